@@ -1,0 +1,1 @@
+"""Command line: `robot-rl <stage> [hydra overrides]`; one thin module per stage."""

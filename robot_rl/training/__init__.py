@@ -1,0 +1,1 @@
+"""Training loops (one offline, one online), evaluation, checkpoints and logging."""

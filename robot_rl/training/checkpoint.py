@@ -1,0 +1,124 @@
+"""Agent checkpoints that carry their own config, so any later stage rebuilds the agent from the
+directory alone.
+
+Layout of a checkpoint directory (written atomically as a whole)::
+
+    config.json   {"kind": "agent", "agent": "iql", "agent_config": {...}, "obs_spec": {...},
+                   "action_dim": 4, "task": "push", "obs_mode": "state", "image_size": 64,
+                   "step": 1000, "stage": "pretrain"}
+    agent.pt      agent.state_dict() (networks and optimisers)
+    state.pt      loop state for resuming (step, RNG states, replay buffer, ...), optional
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robot_rl.errors import UserError
+from robot_rl.training.io import atomic_dir, atomic_write_json, read_json, recover_dir
+from robot_rl.types import ActionSpec, ObsSpec, obs_spec_from_json, obs_spec_to_json
+
+CKPT_DIR = "checkpoint"
+
+
+@dataclasses.dataclass
+class CheckpointInfo:
+    path: Path
+    agent: str
+    agent_config: Any  # the agent's config dataclass
+    obs_spec: ObsSpec
+    action_spec: ActionSpec
+    task: str
+    obs_mode: str
+    image_size: int
+    step: int
+    stage: str
+    raw: dict[str, Any]
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """Accept a run directory or a checkpoint directory."""
+    p = Path(path)
+    recover_dir(p / CKPT_DIR)
+    if (p / CKPT_DIR / "config.json").exists():
+        return p / CKPT_DIR
+    if (p / "config.json").exists() and (p / "agent.pt").exists():
+        return p
+    raise UserError(f"{p}: no checkpoint here (expected {p / CKPT_DIR}/config.json and agent.pt)")
+
+
+def save_checkpoint(
+    path: Path,
+    agent: Any,
+    *,
+    agent_name: str,
+    agent_config: Any,
+    obs_spec: ObsSpec,
+    action_spec: ActionSpec,
+    task: str,
+    obs_mode: str,
+    image_size: int,
+    step: int,
+    stage: str,
+    loop_state: dict[str, Any] | None = None,
+) -> None:
+    with atomic_dir(Path(path)) as tmp:
+        torch.save(agent.state_dict(), tmp / "agent.pt")
+        if loop_state is not None:
+            torch.save(loop_state, tmp / "state.pt")
+        atomic_write_json(tmp / "config.json", {
+            "kind": "agent", "agent": agent_name,
+            "agent_config": dataclasses.asdict(agent_config),
+            "obs_spec": obs_spec_to_json(obs_spec), "action_dim": action_spec.dim,
+            "task": task, "obs_mode": obs_mode, "image_size": image_size,
+            "step": step, "stage": stage,
+        })  # fmt: skip
+
+
+def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
+    from robot_rl.agents import AGENTS
+
+    ckpt = resolve_checkpoint(path)
+    raw = read_json(ckpt / "config.json", "checkpoint config")
+    if raw.get("kind") != "agent":
+        raise UserError(f"{ckpt}/config.json: field 'kind' is {raw.get('kind')!r}, not an agent")
+    name = raw.get("agent")
+    if name not in AGENTS:
+        raise UserError(f"{ckpt}/config.json: field 'agent' {name!r} is not one of {list(AGENTS)}")
+    cfg_cls = AGENTS[name][0]
+    known = {f.name for f in dataclasses.fields(cfg_cls)}
+    cfg = cfg_cls(**{k: v for k, v in raw["agent_config"].items() if k in known})
+    return CheckpointInfo(
+        path=ckpt, agent=name, agent_config=cfg, obs_spec=obs_spec_from_json(raw["obs_spec"]),
+        action_spec=ActionSpec(int(raw["action_dim"])), task=raw["task"],
+        obs_mode=raw.get("obs_mode", "state"), image_size=int(raw.get("image_size", 64)),
+        step=int(raw.get("step", 0)), stage=raw.get("stage", ""), raw=raw,
+    )  # fmt: skip
+
+
+def load_agent(
+    path: str | Path, device: torch.device | str = "cpu", expect: str | None = None
+) -> tuple[Any, CheckpointInfo]:
+    """Rebuild an agent from a checkpoint directory. ``expect`` refuses other agent types."""
+    from robot_rl.agents import make_agent
+
+    info = read_checkpoint_info(path)
+    if expect is not None and info.agent != expect:
+        raise UserError(
+            f"{info.path}: checkpoint holds a {info.agent!r} agent, not {expect!r}; "
+            f"use a {expect} checkpoint or agent={info.agent}"
+        )
+    agent = make_agent(info.agent, info.agent_config, info.obs_spec, info.action_spec,
+                       torch.device(device))  # fmt: skip
+    agent.load_state_dict(torch.load(info.path / "agent.pt", map_location=device,
+                                     weights_only=False))  # fmt: skip
+    return agent, info
+
+
+def load_loop_state(path: str | Path) -> dict[str, Any] | None:
+    p = Path(path) / "state.pt"
+    return torch.load(p, weights_only=False) if p.exists() else None

@@ -1,0 +1,188 @@
+"""The one offline loop: pre-train any agent on a dataset, with evaluation, checkpoints, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robot_rl.errors import UserError
+from robot_rl.progress import progress
+from robot_rl.training.checkpoint import CKPT_DIR, load_loop_state, save_checkpoint
+from robot_rl.training.common import (
+    prepare_run_dir,
+    restore_rng,
+    rng_state,
+    select_obs_keys,
+)
+from robot_rl.training.device import resolve_device, seed_everything
+from robot_rl.training.evaluate import EvalConfig, evaluate
+from robot_rl.training.logger import Logger, LoggerConfig
+from robot_rl.types import ActionSpec
+
+
+@dataclass
+class PretrainConfig:
+    dataset: str = "???"  # dataset directory (robot-rl collect output)
+    reward_key: str = "reward.env"  # reward column: reward.env or one added by relabel
+    agent_name: str = "calql"  # bc | filtered_bc | iql | cql | calql
+    agent: Any = None  # the agent's config dataclass
+    obs: str = "auto"  # state | pixels | both | auto (what the dataset has)
+    steps: int = 20_000  # gradient updates
+    reward_scale: float = 1.0  # r' = r * scale + bias, applied when data is loaded
+    reward_bias: float = 0.0
+    fail_reward: float | None = 0.0  # sparse per-step failure reward, for Cal-QL MC returns
+    seed: int = 0
+    device: str = "auto"
+    out: str = "runs/pretrain"
+    overwrite: bool = False
+    log_every: int = 250
+    checkpoint_every: int = 2_000
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    progress: bool = True
+
+
+def load_offline_buffer(
+    dataset: str,
+    reward_key: str,
+    obs_keys: tuple[str, ...],
+    gamma: float,
+    device: torch.device,
+    reward_scale: float = 1.0,
+    reward_bias: float = 0.0,
+    fail_reward: float | None = 0.0,
+    top_fraction: float = 1.0,
+    show_progress: bool = True,
+):
+    """Dataset episodes (optionally the top fraction by return) into a replay buffer."""
+    from robot_rl.data import Dataset, ReplayBuffer
+
+    ds = Dataset(dataset)
+    if reward_key not in ds.reward_keys:
+        raise UserError(f"{ds.root}: reward column {reward_key!r} not found "
+                        f"(has {ds.reward_keys}); add one with robot-rl relabel")  # fmt: skip
+    ids = ds.episode_ids
+    if not ids:
+        raise UserError(f"{ds.root}: dataset has no episodes")
+    if not 0.0 < top_fraction <= 1.0:
+        raise UserError(f"agent.top_fraction={top_fraction}: must be in (0, 1]")
+    if top_fraction < 1.0:
+        from robot_rl.agents.bc import filter_top_episodes
+
+        ids = filter_top_episodes(ds, reward_key, top_fraction)
+    frames = sum(ds.episode_length(i) + 1 for i in ids)
+    spec = {k: ds.meta.obs_spec[k] for k in obs_keys}
+    buf = ReplayBuffer(spec, ds.meta.action_spec.dim, frames, gamma, reward_scale, reward_bias,
+                       device, fail_reward=fail_reward)  # fmt: skip
+    for i in progress(ids, desc="loading episodes", disable=not show_progress, leave=False):
+        ep = ds.load(i)
+        if not np.all(np.isfinite(ep.rewards[reward_key])):
+            raise UserError(f"{ds.path(i)}: column '{reward_key}' has NaN or inf values")
+        buf.add_episode(ep, reward_key)
+    return ds, buf
+
+
+def pretrain(cfg: PretrainConfig) -> Path:
+    """Train ``cfg.agent_name`` offline; returns the run directory (checkpoint inside)."""
+    from robot_rl.agents import make_agent
+
+    if cfg.steps <= 0:
+        raise UserError(f"steps={cfg.steps}: must be positive")
+    device = resolve_device(cfg.device)
+    run_dir = Path(cfg.out)
+    resume = prepare_run_dir(run_dir, cfg, cfg.overwrite, ignore=("steps", "progress", "device"))
+    rng = seed_everything(cfg.seed)
+
+    from robot_rl.data import Dataset
+
+    meta = Dataset(cfg.dataset).meta
+    obs_keys = select_obs_keys(meta.obs_spec, cfg.obs, f"{cfg.dataset}/meta.json")
+    obs_mode = {1: "state", 2: "pixels", 3: "both"}[len(obs_keys)]
+    ds, buf = load_offline_buffer(
+        cfg.dataset,
+        cfg.reward_key,
+        obs_keys,
+        cfg.agent.discount,
+        device,
+        cfg.reward_scale,
+        cfg.reward_bias,
+        cfg.fail_reward,
+        getattr(cfg.agent, "top_fraction", 1.0),
+        cfg.progress,
+    )
+    obs_spec = {k: meta.obs_spec[k] for k in obs_keys}
+    action_spec = ActionSpec(meta.action_spec.dim)
+    agent = make_agent(cfg.agent_name, cfg.agent, obs_spec, action_spec, device)
+    image_size = obs_spec["pixels"].shape[0] if "pixels" in obs_spec else 64
+
+    logger = Logger(run_dir, cfg.logger, config=dataclasses.asdict(cfg))
+    step = 0
+    if resume and (run_dir / CKPT_DIR / "agent.pt").exists():
+        agent.load_state_dict(torch.load(run_dir / CKPT_DIR / "agent.pt", map_location=device,
+                                         weights_only=False))  # fmt: skip
+        state = load_loop_state(run_dir / CKPT_DIR) or {}
+        step = int(state.get("step", 0))
+        if "rng" in state:
+            restore_rng(rng, state["rng"])
+        logger.truncate_after(step)
+        if step >= cfg.steps:
+            print(f"[pretrain] {run_dir}: already complete ({step} steps)")
+            return run_dir
+        print(f"[pretrain] resuming {run_dir} at step {step}")
+
+    def checkpoint(at: int) -> None:
+        save_checkpoint(run_dir / CKPT_DIR, agent, agent_name=cfg.agent_name,
+                        agent_config=cfg.agent, obs_spec=obs_spec, action_spec=action_spec,
+                        task=meta.task, obs_mode=obs_mode, image_size=image_size, step=at,
+                        stage="pretrain",
+                        loop_state={"step": at, "rng": rng_state(rng)})  # fmt: skip
+
+    def run_eval(at: int) -> dict[str, float]:
+        video = run_dir / "videos" / f"eval_{at:07d}.mp4" if cfg.eval.video else None
+        m = evaluate(agent, meta.task, obs_mode, image_size, cfg.eval.episodes, cfg.seed,
+                     video, cfg.eval.video_size)  # fmt: skip
+        logger.log("eval", at, m)
+        return m
+
+    bar = progress(total=cfg.steps, initial=step, desc=f"pretrain {cfg.agent_name}",
+               disable=not cfg.progress)  # fmt: skip
+    last_eval: dict[str, float] = {}
+    t0, n0 = time.perf_counter(), step
+    while step < cfg.steps:
+        metrics = agent.update(buf.sample(agent.sample_size, rng))
+        step += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            rate = (step - n0) / max(time.perf_counter() - t0, 1e-9)
+            row = logger.log("train", step, {**metrics, "perf/updates_per_s": rate})
+            bar.set_postfix(loss=f"{_main_loss(row):.3g}", **_fmt(last_eval))
+        if cfg.eval.every > 0 and cfg.eval.episodes > 0 and step % cfg.eval.every == 0:
+            last_eval = run_eval(step)
+        if step % cfg.checkpoint_every == 0:
+            checkpoint(step)
+    bar.close()
+    if cfg.eval.episodes > 0 and (cfg.eval.every <= 0 or step % cfg.eval.every != 0):
+        last_eval = run_eval(step)
+    checkpoint(step)
+    logger.close()
+    if last_eval:
+        print(f"[pretrain] {run_dir}: success rate {last_eval['eval/success_rate']:.2f}, "
+              f"return {last_eval['eval/return']:.2f}")  # fmt: skip
+    return run_dir
+
+
+def _main_loss(row: dict[str, float]) -> float:
+    for k in ("critic/loss", "actor/loss"):
+        if k in row:
+            return row[k]
+    return next((v for k, v in row.items() if k.endswith("/loss")), float("nan"))
+
+
+def _fmt(m: dict[str, float]) -> dict[str, str]:
+    return {"success": f"{m['eval/success_rate']:.2f}"} if m else {}
