@@ -6,8 +6,14 @@ import sys
 from typing import Any
 
 
-def progress(iterable: Any = None, *, total: int | None = None, desc: str = "",
-             disable: bool = False, **kwargs: Any) -> Any:  # fmt: skip
+def progress(
+    iterable: Any = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    disable: bool = False,
+    **kwargs: Any,
+) -> Any:
     """A tqdm bar whose refresh rate suits where stderr goes."""
     from tqdm.auto import tqdm
 

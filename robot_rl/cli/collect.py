@@ -28,9 +28,17 @@ class CollectConfig:
 def run(cfg: CollectConfig) -> dict:
     from robot_rl.envs.collect import collect
 
-    summary = collect(task=cfg.task, out_dir=cfg.out, episodes=cfg.episodes, mixture=cfg.mixture,
-                      obs=cfg.obs, image_size=cfg.image_size, workers=cfg.workers, seed=cfg.seed,
-                      progress=cfg.progress)  # fmt: skip
+    summary = collect(
+        task=cfg.task,
+        out_dir=cfg.out,
+        episodes=cfg.episodes,
+        mixture=cfg.mixture,
+        obs=cfg.obs,
+        image_size=cfg.image_size,
+        workers=cfg.workers,
+        seed=cfg.seed,
+        progress=cfg.progress,
+    )
     return summary
 
 

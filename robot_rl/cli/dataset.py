@@ -74,6 +74,8 @@ def info(root: str) -> None:
     print(f"{root}: task {ds.meta.task}, {len(lengths)} episodes, {sum(lengths)} steps")
     print(f"  observations: {spec}; actions: {ds.meta.action_spec.dim}")
     if lengths:
-        print(f"  success rate {np.mean(success):.2f}, mean return {np.nanmean(returns):.2f}, "
-              f"mean length {np.mean(lengths):.1f}")  # fmt: skip
+        print(
+            f"  success rate {np.mean(success):.2f}, mean return {np.nanmean(returns):.2f}, "
+            f"mean length {np.mean(lengths):.1f}"
+        )
     print(f"  reward columns: {', '.join(ds.reward_keys)}")

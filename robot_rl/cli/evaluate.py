@@ -29,8 +29,16 @@ def run(cfg: EvaluateConfig) -> dict[str, float]:
     agent, info = load_agent(cfg.ckpt, resolve_device(cfg.device))
     out = info.path.parent
     video = out / "videos" / "evaluate.mp4" if cfg.video else None
-    m = evaluate(agent, cfg.task or info.task, info.obs_mode, info.image_size, cfg.episodes,
-                 cfg.seed, video, cfg.video_size)  # fmt: skip
+    m = evaluate(
+        agent,
+        cfg.task or info.task,
+        info.obs_mode,
+        info.image_size,
+        cfg.episodes,
+        cfg.seed,
+        video,
+        cfg.video_size,
+    )
     atomic_write_json(out / "evaluation.json", {**m, "episodes": cfg.episodes, "seed": cfg.seed})
     print(json.dumps(m, indent=1))
     if video is not None:

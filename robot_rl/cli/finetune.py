@@ -7,5 +7,11 @@ from robot_rl.training.online import FinetuneConfig, finetune
 
 
 def main(argv: list[str]) -> None:
-    run_stage("finetune", argv, FinetuneConfig, finetune, register_agents,
-              {"agent": "agent_name", "method": "method"})  # fmt: skip
+    run_stage(
+        "finetune",
+        argv,
+        FinetuneConfig,
+        finetune,
+        register_agents,
+        {"agent": "agent_name", "method": "method"},
+    )

@@ -45,8 +45,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     stage = argv[0]
     if stage not in STAGES:
-        print(f"robot-rl: error: unknown stage {stage!r}; stages: {', '.join(STAGES)}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"robot-rl: error: unknown stage {stage!r}; stages: {', '.join(STAGES)}",
+            file=sys.stderr,
+        )
         sys.exit(2)
     module = importlib.import_module(f"robot_rl.cli.{STAGES[stage][0]}")
     module.main(argv[1:])

@@ -28,13 +28,12 @@ import contextlib
 import datetime as _dt
 import fcntl
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from robot_rl.data.format import atomic_write_json
 from robot_rl.errors import UserError
 
 SCHEMA_VERSION = 1
@@ -77,22 +76,6 @@ class PreferencePair:
     preference: float | None  # P(a better); None = skipped
     by: str = "human"
     at: str = ""
-
-
-def atomic_write_json(path: Path, doc: Any) -> None:
-    """Write JSON to ``path`` atomically: a crash leaves the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class LabelStore:
@@ -145,8 +128,13 @@ class LabelStore:
         out: dict[tuple[int, int], FrameLabel] = {}
         for i, d in enumerate(doc["frames"]):
             try:
-                lab = FrameLabel(int(d["episode"]), int(d["frame"]), int(d["label"]),
-                                 str(d.get("by", "")), str(d.get("at", "")))  # fmt: skip
+                lab = FrameLabel(
+                    int(d["episode"]),
+                    int(d["frame"]),
+                    int(d["label"]),
+                    str(d.get("by", "")),
+                    str(d.get("at", "")),
+                )
             except (KeyError, TypeError, ValueError) as e:
                 raise UserError(f"{self.root / GOALS_FILE}: frames[{i}] is malformed ({e})")
             if lab.label not in (0, 1):
@@ -157,8 +145,12 @@ class LabelStore:
     def image_labels(self) -> list[ImageLabel]:
         doc = self._read(GOALS_FILE, ("frames", "images"))
         try:
-            return [ImageLabel(str(d["file"]), int(d["label"]), str(d.get("by", "")),
-                               str(d.get("at", ""))) for d in doc["images"]]  # fmt: skip
+            return [
+                ImageLabel(
+                    str(d["file"]), int(d["label"]), str(d.get("by", "")), str(d.get("at", ""))
+                )
+                for d in doc["images"]
+            ]
         except (KeyError, TypeError, ValueError) as e:
             raise UserError(f"{self.root / GOALS_FILE}: an entry of 'images' is malformed ({e})")
 
@@ -198,13 +190,15 @@ class LabelStore:
         for i, d in enumerate(doc["pairs"]):
             try:
                 pref = d["preference"]
-                out.append(PreferencePair(
-                    Segment(**{k: int(v) for k, v in d["a"].items()}),
-                    Segment(**{k: int(v) for k, v in d["b"].items()}),
-                    None if pref is None else float(pref),
-                    str(d.get("by", "")),
-                    str(d.get("at", "")),
-                ))  # fmt: skip
+                out.append(
+                    PreferencePair(
+                        Segment(**{k: int(v) for k, v in d["a"].items()}),
+                        Segment(**{k: int(v) for k, v in d["b"].items()}),
+                        None if pref is None else float(pref),
+                        str(d.get("by", "")),
+                        str(d.get("at", "")),
+                    )
+                )
             except (KeyError, TypeError, ValueError) as e:
                 raise UserError(f"{self.root / PREFS_FILE}: pairs[{i}] is malformed ({e})")
             if pref is not None and not 0.0 <= float(pref) <= 1.0:

@@ -70,13 +70,21 @@ def save_checkpoint(
         torch.save(agent.state_dict(), tmp / "agent.pt")
         if loop_state is not None:
             torch.save(loop_state, tmp / "state.pt")
-        atomic_write_json(tmp / "config.json", {
-            "kind": "agent", "agent": agent_name,
-            "agent_config": dataclasses.asdict(agent_config),
-            "obs_spec": obs_spec_to_json(obs_spec), "action_dim": action_spec.dim,
-            "task": task, "obs_mode": obs_mode, "image_size": image_size,
-            "step": step, "stage": stage,
-        })  # fmt: skip
+        atomic_write_json(
+            tmp / "config.json",
+            {
+                "kind": "agent",
+                "agent": agent_name,
+                "agent_config": dataclasses.asdict(agent_config),
+                "obs_spec": obs_spec_to_json(obs_spec),
+                "action_dim": action_spec.dim,
+                "task": task,
+                "obs_mode": obs_mode,
+                "image_size": image_size,
+                "step": step,
+                "stage": stage,
+            },
+        )
 
 
 def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
@@ -93,11 +101,18 @@ def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
     known = {f.name for f in dataclasses.fields(cfg_cls)}
     cfg = cfg_cls(**{k: v for k, v in raw["agent_config"].items() if k in known})
     return CheckpointInfo(
-        path=ckpt, agent=name, agent_config=cfg, obs_spec=obs_spec_from_json(raw["obs_spec"]),
-        action_spec=ActionSpec(int(raw["action_dim"])), task=raw["task"],
-        obs_mode=raw.get("obs_mode", "state"), image_size=int(raw.get("image_size", 64)),
-        step=int(raw.get("step", 0)), stage=raw.get("stage", ""), raw=raw,
-    )  # fmt: skip
+        path=ckpt,
+        agent=name,
+        agent_config=cfg,
+        obs_spec=obs_spec_from_json(raw["obs_spec"]),
+        action_spec=ActionSpec(int(raw["action_dim"])),
+        task=raw["task"],
+        obs_mode=raw.get("obs_mode", "state"),
+        image_size=int(raw.get("image_size", 64)),
+        step=int(raw.get("step", 0)),
+        stage=raw.get("stage", ""),
+        raw=raw,
+    )
 
 
 def load_agent(
@@ -112,10 +127,12 @@ def load_agent(
             f"{info.path}: checkpoint holds a {info.agent!r} agent, not {expect!r}; "
             f"use a {expect} checkpoint or agent={info.agent}"
         )
-    agent = make_agent(info.agent, info.agent_config, info.obs_spec, info.action_spec,
-                       torch.device(device))  # fmt: skip
-    agent.load_state_dict(torch.load(info.path / "agent.pt", map_location=device,
-                                     weights_only=False))  # fmt: skip
+    agent = make_agent(
+        info.agent, info.agent_config, info.obs_spec, info.action_spec, torch.device(device)
+    )
+    agent.load_state_dict(
+        torch.load(info.path / "agent.pt", map_location=device, weights_only=False)
+    )
     return agent, info
 
 

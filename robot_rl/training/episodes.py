@@ -12,8 +12,10 @@ from robot_rl.types import ArraySpec, ObsSpec
 
 def env_obs_spec(env: Any) -> ObsSpec:
     """ObsSpec of a dict observation space."""
-    return {k: ArraySpec(tuple(int(d) for d in s.shape), np.dtype(s.dtype).name)
-            for k, s in env.observation_space.spaces.items()}  # fmt: skip
+    return {
+        k: ArraySpec(tuple(int(d) for d in s.shape), np.dtype(s.dtype).name)
+        for k, s in env.observation_space.spaces.items()
+    }
 
 
 class EpisodeRecorder:
@@ -34,10 +36,13 @@ class EpisodeRecorder:
             from robot_rl.types import ActionSpec
 
             spec = env_obs_spec(env)
-            meta = DatasetMeta(task=task, control_freq=get_task_info(task).control_freq,
-                               obs_spec={k: spec[k] for k in self.obs_keys},
-                               action_spec=ActionSpec(int(env.action_space.shape[0])),
-                               provenance={"source": "robot-rl finetune"})  # fmt: skip
+            meta = DatasetMeta(
+                task=task,
+                control_freq=get_task_info(task).control_freq,
+                obs_spec={k: spec[k] for k in self.obs_keys},
+                action_spec=ActionSpec(int(env.action_space.shape[0])),
+                provenance={"source": "robot-rl finetune"},
+            )
             self.writer = DatasetWriter(out, meta)
 
     def start(self, obs: dict[str, np.ndarray]) -> None:
@@ -67,10 +72,15 @@ class EpisodeRecorder:
         rewards = {"reward.env": np.asarray(self.env_reward, np.float32)}
         if self.train_column != "reward.env":
             rewards[self.train_column] = np.asarray(self.learned, np.float32)
-        ep = Episode(obs={k: np.stack(v) for k, v in self.obs.items()},
-                     action=np.stack(self.action), rewards=rewards, terminated=term,
-                     truncated=trunc, success=np.asarray(self.success, bool),
-                     info={"source": "finetune", "episode": self.next_id})  # fmt: skip
+        ep = Episode(
+            obs={k: np.stack(v) for k, v in self.obs.items()},
+            action=np.stack(self.action),
+            rewards=rewards,
+            terminated=term,
+            truncated=trunc,
+            success=np.asarray(self.success, bool),
+            info={"source": "finetune", "episode": self.next_id},
+        )
         if self.writer is not None:
             self.writer.write(ep, self.next_id)
         self.next_id += 1

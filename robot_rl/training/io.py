@@ -1,9 +1,9 @@
-"""Atomic file and directory writes: a crash leaves the old version or the new one, never half."""
+"""Atomic writes: a crash leaves the old version or the new one, never half. Files go through
+`robot_rl.data.format.atomic_write`; directories (checkpoints) through `atomic_dir`."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -11,24 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
+from robot_rl.data.format import atomic_write, atomic_write_json
+from robot_rl.data.format import read_json as _read_json
+from robot_rl.errors import UserError
 
-from robot_rl.data.labels import atomic_write_json
-
-__all__ = ["atomic_write_json", "atomic_torch_save", "atomic_dir", "read_json"]
+__all__ = ["atomic_write_json", "atomic_torch_save", "atomic_dir", "read_json", "recover_dir"]
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    import torch
+
+    atomic_write(Path(path), lambda f: torch.save(obj, f))
 
 
 @contextlib.contextmanager
@@ -36,7 +29,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``path`` when the block succeeds.
 
     The old directory is moved aside first and deleted only after the new one is in place, so
-    at every instant either the old or the new version exists under a known name.
+    at every instant either the old or the new version exists (see `recover_dir`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,14 +56,10 @@ def recover_dir(path: Path) -> None:
 
 
 def read_json(path: Path, what: str = "file") -> dict[str, Any]:
-    from robot_rl.errors import UserError
-
-    if not path.exists():
+    """A JSON object from ``path``; UserError naming the file otherwise."""
+    if not Path(path).exists():
         raise UserError(f"{path}: {what} not found")
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")
+    doc = _read_json(path)
     if not isinstance(doc, dict):
         raise UserError(f"{path}: expected a JSON object")
     return doc

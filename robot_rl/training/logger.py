@@ -44,9 +44,14 @@ class Logger:
         if self.cfg.wandb and os.environ.get("WANDB_MODE") != "disabled":
             import wandb  # slow import: only when asked
 
-            self._wandb = wandb.init(project=self.cfg.wandb_project, dir=str(self.run_dir),
-                                     mode=self.cfg.wandb_mode, config=config or {},
-                                     name=self.run_dir.name, resume="allow")  # fmt: skip
+            self._wandb = wandb.init(
+                project=self.cfg.wandb_project,
+                dir=str(self.run_dir),
+                mode=self.cfg.wandb_mode,
+                config=config or {},
+                name=self.run_dir.name,
+                resume="allow",
+            )
 
     def log(self, group: str, step: int, metrics: dict[str, Any]) -> dict[str, float]:
         row = {k: _number(v) for k, v in metrics.items()}

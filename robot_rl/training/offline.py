@@ -65,8 +65,10 @@ def load_offline_buffer(
 
     ds = Dataset(dataset)
     if reward_key not in ds.reward_keys:
-        raise UserError(f"{ds.root}: reward column {reward_key!r} not found "
-                        f"(has {ds.reward_keys}); add one with robot-rl relabel")  # fmt: skip
+        raise UserError(
+            f"{ds.root}: reward column {reward_key!r} not found "
+            f"(has {ds.reward_keys}); add one with robot-rl relabel"
+        )
     ids = ds.episode_ids
     if not ids:
         raise UserError(f"{ds.root}: dataset has no episodes")
@@ -78,8 +80,16 @@ def load_offline_buffer(
         ids = filter_top_episodes(ds, reward_key, top_fraction)
     frames = sum(ds.episode_length(i) + 1 for i in ids)
     spec = {k: ds.meta.obs_spec[k] for k in obs_keys}
-    buf = ReplayBuffer(spec, ds.meta.action_spec.dim, frames, gamma, reward_scale, reward_bias,
-                       device, fail_reward=fail_reward)  # fmt: skip
+    buf = ReplayBuffer(
+        spec,
+        ds.meta.action_spec.dim,
+        frames,
+        gamma,
+        reward_scale,
+        reward_bias,
+        device,
+        fail_reward=fail_reward,
+    )
     for i in progress(ids, desc="loading episodes", disable=not show_progress, leave=False):
         ep = ds.load(i)
         if not np.all(np.isfinite(ep.rewards[reward_key])):
@@ -124,8 +134,9 @@ def pretrain(cfg: PretrainConfig) -> Path:
     logger = Logger(run_dir, cfg.logger, config=dataclasses.asdict(cfg))
     step = 0
     if resume and (run_dir / CKPT_DIR / "agent.pt").exists():
-        agent.load_state_dict(torch.load(run_dir / CKPT_DIR / "agent.pt", map_location=device,
-                                         weights_only=False))  # fmt: skip
+        agent.load_state_dict(
+            torch.load(run_dir / CKPT_DIR / "agent.pt", map_location=device, weights_only=False)
+        )
         state = load_loop_state(run_dir / CKPT_DIR) or {}
         step = int(state.get("step", 0))
         if "rng" in state:
@@ -137,21 +148,39 @@ def pretrain(cfg: PretrainConfig) -> Path:
         print(f"[pretrain] resuming {run_dir} at step {step}")
 
     def checkpoint(at: int) -> None:
-        save_checkpoint(run_dir / CKPT_DIR, agent, agent_name=cfg.agent_name,
-                        agent_config=cfg.agent, obs_spec=obs_spec, action_spec=action_spec,
-                        task=meta.task, obs_mode=obs_mode, image_size=image_size, step=at,
-                        stage="pretrain",
-                        loop_state={"step": at, "rng": rng_state(rng)})  # fmt: skip
+        save_checkpoint(
+            run_dir / CKPT_DIR,
+            agent,
+            agent_name=cfg.agent_name,
+            agent_config=cfg.agent,
+            obs_spec=obs_spec,
+            action_spec=action_spec,
+            task=meta.task,
+            obs_mode=obs_mode,
+            image_size=image_size,
+            step=at,
+            stage="pretrain",
+            loop_state={"step": at, "rng": rng_state(rng)},
+        )
 
     def run_eval(at: int) -> dict[str, float]:
         video = run_dir / "videos" / f"eval_{at:07d}.mp4" if cfg.eval.video else None
-        m = evaluate(agent, meta.task, obs_mode, image_size, cfg.eval.episodes, cfg.seed,
-                     video, cfg.eval.video_size)  # fmt: skip
+        m = evaluate(
+            agent,
+            meta.task,
+            obs_mode,
+            image_size,
+            cfg.eval.episodes,
+            cfg.seed,
+            video,
+            cfg.eval.video_size,
+        )
         logger.log("eval", at, m)
         return m
 
-    bar = progress(total=cfg.steps, initial=step, desc=f"pretrain {cfg.agent_name}",
-               disable=not cfg.progress)  # fmt: skip
+    bar = progress(
+        total=cfg.steps, initial=step, desc=f"pretrain {cfg.agent_name}", disable=not cfg.progress
+    )
     last_eval: dict[str, float] = {}
     t0, n0 = time.perf_counter(), step
     while step < cfg.steps:
@@ -172,8 +201,10 @@ def pretrain(cfg: PretrainConfig) -> Path:
     checkpoint(step)
     logger.close()
     if last_eval:
-        print(f"[pretrain] {run_dir}: success rate {last_eval['eval/success_rate']:.2f}, "
-              f"return {last_eval['eval/return']:.2f}")  # fmt: skip
+        print(
+            f"[pretrain] {run_dir}: success rate {last_eval['eval/success_rate']:.2f}, "
+            f"return {last_eval['eval/return']:.2f}"
+        )
     return run_dir
 
 

@@ -28,6 +28,7 @@ from robot_rl.training.checkpoint import (
     save_checkpoint,
 )
 from robot_rl.training.common import (
+    OBS_MODES,
     obs_mode_of,
     prepare_run_dir,
     restore_rng,
@@ -94,14 +95,20 @@ def validate(cfg: FinetuneConfig) -> None:
     if not 0.0 <= cfg.offline_ratio <= 1.0:
         raise UserError(f"offline_ratio={cfg.offline_ratio}: must be in [0, 1]")
     if cfg.offline_ratio > 0 and not cfg.dataset:
-        raise UserError(f"method={cfg.method} samples offline data (offline_ratio="
-                        f"{cfg.offline_ratio}) but no dataset=DIR was given")  # fmt: skip
+        raise UserError(
+            f"method={cfg.method} samples offline data (offline_ratio="
+            f"{cfg.offline_ratio}) but no dataset=DIR was given"
+        )
     if cfg.warmup_steps > 0 and not cfg.init:
-        raise UserError(f"method={cfg.method} rolls out a pre-trained policy for warmup_steps="
-                        f"{cfg.warmup_steps} but no init=CHECKPOINT was given")  # fmt: skip
+        raise UserError(
+            f"method={cfg.method} rolls out a pre-trained policy for warmup_steps="
+            f"{cfg.warmup_steps} but no init=CHECKPOINT was given"
+        )
     if cfg.agent_name != "sac" and not cfg.init:
-        raise UserError(f"method={cfg.method} fine-tunes a pre-trained {cfg.agent_name} agent: "
-                        "pass init=CHECKPOINT (from robot-rl pretrain)")  # fmt: skip
+        raise UserError(
+            f"method={cfg.method} fine-tunes a pre-trained {cfg.agent_name} agent: "
+            "pass init=CHECKPOINT (from robot-rl pretrain)"
+        )
     for name in ("warmup_steps", "random_steps", "log_every", "checkpoint_every"):
         if getattr(cfg, name) < 0:
             raise UserError(f"{name}={getattr(cfg, name)}: must be >= 0")
@@ -116,9 +123,11 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
         return agent
     info = read_checkpoint_info(cfg.init)
     if info.obs_spec != obs_spec:
-        raise UserError(f"{info.path}/config.json: checkpoint observation spec "
-                        f"{_spec_str(info.obs_spec)} does not match {where} "
-                        f"{_spec_str(obs_spec)}")  # fmt: skip
+        raise UserError(
+            f"{info.path}/config.json: checkpoint observation spec "
+            f"{_spec_str(info.obs_spec)} does not match {where} "
+            f"{_spec_str(obs_spec)}"
+        )
     state = torch.load(info.path / "agent.pt", map_location=device, weights_only=False)
     if info.agent == cfg.agent_name:
         agent.load_state_dict(state)
@@ -127,9 +136,11 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
 
         init_from_checkpoint_state(agent, state, info.agent_config)
     else:
-        raise UserError(f"{info.path}: cannot initialise a {cfg.agent_name} agent from a "
-                        f"{info.agent} checkpoint (use agent={info.agent} or a cql/calql "
-                        "checkpoint for sac)")  # fmt: skip
+        raise UserError(
+            f"{info.path}: cannot initialise a {cfg.agent_name} agent from a "
+            f"{info.agent} checkpoint (use agent={info.agent} or a cql/calql "
+            "checkpoint for sac)"
+        )
     return agent
 
 
@@ -152,8 +163,9 @@ def finetune(cfg: FinetuneConfig) -> Path:
         raise UserError("no task: pass task=NAME (or init=CHECKPOINT / dataset=DIR)")
     obs_mode, image_size = cfg.obs, cfg.image_size
     if obs_mode == "auto":
-        obs_mode = init_info.obs_mode if init_info else (
-            obs_mode_of(ds.meta.obs_spec) if ds else "state")  # fmt: skip
+        obs_mode = (
+            init_info.obs_mode if init_info else (obs_mode_of(ds.meta.obs_spec) if ds else "state")
+        )
     if init_info is not None:
         image_size = init_info.image_size
     elif ds is not None and "pixels" in ds.meta.obs_spec:
@@ -164,12 +176,22 @@ def finetune(cfg: FinetuneConfig) -> Path:
     resume = prepare_run_dir(run_dir, cfg, cfg.overwrite, ("env_steps", "progress", "device"))
     rng = seed_everything(cfg.seed)
 
-    reward = OnlineReward.build(cfg, task, device)
-    env = make_env(task, obs=obs_mode, image_size=image_size, seed=cfg.seed,
-                   terminate_on_success=reward.uses_env_termination)  # fmt: skip
+    reward = OnlineReward.build(cfg, device)
+    # The agent's keys, plus the reward model's (e.g. a state agent with a pixel classifier):
+    # the env renders what either needs, and the buffer stores both so it can be relabelled.
+    agent_keys = OBS_MODES.get(obs_mode, ())
+    env_mode = obs_mode if set(reward.obs_keys) <= set(agent_keys) else "both"
+    env = make_env(
+        task,
+        obs=env_mode,
+        image_size=image_size,
+        seed=cfg.seed,
+        terminate_on_success=reward.uses_env_termination,
+    )
     full_spec = env_obs_spec(env)
     obs_keys = select_obs_keys(full_spec, obs_mode, f"task {task}")
     obs_spec = {k: full_spec[k] for k in obs_keys}
+    store_keys = tuple(sorted(set(obs_keys) | set(reward.obs_keys)))
     action_spec = ActionSpec(int(env.action_space.shape[0]))
     agent = build_agent(cfg, obs_spec, action_spec, device, f"task {task} (obs={obs_mode})")
     gamma = cfg.agent.discount
@@ -192,17 +214,27 @@ def finetune(cfg: FinetuneConfig) -> Path:
             cfg.fail_reward,
             progress=cfg.progress,
         )
-    online = ReplayBuffer(obs_spec, action_spec.dim, cfg.buffer_capacity, gamma, cfg.reward_scale,
-                          cfg.reward_bias, device, fail_reward=cfg.fail_reward)  # fmt: skip
+    online = ReplayBuffer(
+        {k: full_spec[k] for k in store_keys},
+        action_spec.dim,
+        cfg.buffer_capacity,
+        gamma,
+        cfg.reward_scale,
+        cfg.reward_bias,
+        device,
+        fail_reward=cfg.fail_reward,
+    )
     sampler = MixedSampler(offline, online, cfg.offline_ratio) if offline is not None else online
 
     logger = Logger(run_dir, cfg.logger, config=dataclasses.asdict(cfg))
-    recorder = EpisodeRecorder(run_dir / "episodes" if cfg.save_episodes else None, task,
-                               env, obs_keys, reward.column)  # fmt: skip
+    recorder = EpisodeRecorder(
+        run_dir / "episodes" if cfg.save_episodes else None, task, env, store_keys, reward.column
+    )
     step, episodes_done = 0, 0
     if resume and (run_dir / CKPT_DIR / "agent.pt").exists():
-        agent.load_state_dict(torch.load(run_dir / CKPT_DIR / "agent.pt", map_location=device,
-                                         weights_only=False))  # fmt: skip
+        agent.load_state_dict(
+            torch.load(run_dir / CKPT_DIR / "agent.pt", map_location=device, weights_only=False)
+        )
         state = load_loop_state(run_dir / CKPT_DIR) or {}
         step, episodes_done = int(state["step"]), int(state["episodes"])
         online.load_state_dict(state["online"])
@@ -216,26 +248,48 @@ def finetune(cfg: FinetuneConfig) -> Path:
         print(f"[finetune] resuming {run_dir} at env step {step}")
 
     def checkpoint() -> None:
-        save_checkpoint(run_dir / CKPT_DIR, agent, agent_name=cfg.agent_name,
-                        agent_config=cfg.agent, obs_spec=obs_spec, action_spec=action_spec,
-                        task=task, obs_mode=obs_mode, image_size=image_size, step=step,
-                        stage="finetune",
-                        loop_state={"step": step, "episodes": episodes_done,
-                                    "online": online.state_dict(), "rng": rng_state(rng),
-                                    "reward": reward.state_dict()})  # fmt: skip
+        save_checkpoint(
+            run_dir / CKPT_DIR,
+            agent,
+            agent_name=cfg.agent_name,
+            agent_config=cfg.agent,
+            obs_spec=obs_spec,
+            action_spec=action_spec,
+            task=task,
+            obs_mode=obs_mode,
+            image_size=image_size,
+            step=step,
+            stage="finetune",
+            loop_state={
+                "step": step,
+                "episodes": episodes_done,
+                "online": online.state_dict(),
+                "rng": rng_state(rng),
+                "reward": reward.state_dict(),
+            },
+        )
 
     def run_eval() -> dict[str, float]:
         video = run_dir / "videos" / f"eval_{step:07d}.mp4" if cfg.eval.video else None
-        m = evaluate(agent, task, obs_mode, image_size, cfg.eval.episodes, cfg.seed, video,
-                     cfg.eval.video_size)  # fmt: skip
+        m = evaluate(
+            agent,
+            task,
+            obs_mode,
+            image_size,
+            cfg.eval.episodes,
+            cfg.seed,
+            video,
+            cfg.eval.video_size,
+        )
         logger.log("eval", step, m)
         return m
 
     learning_starts = max(cfg.warmup_steps, cfg.random_steps)
     # The starting point: success of the initial (pre-trained) policy.
     last_eval = run_eval() if step == 0 and cfg.eval.episodes > 0 else {}
-    bar = progress(total=cfg.env_steps, initial=step, desc=f"finetune {cfg.method}",
-               disable=not cfg.progress)  # fmt: skip
+    bar = progress(
+        total=cfg.env_steps, initial=step, desc=f"finetune {cfg.method}", disable=not cfg.progress
+    )
     obs, _ = env.reset(seed=cfg.seed + episodes_done)
     recorder.start(obs)
     recent_success: list[float] = []
@@ -247,7 +301,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
         else:  # during WSRL warm-up no update has happened: this is the frozen init policy
             action = agent.act(obs, deterministic=False)
         next_obs, env_reward, terminated, truncated, info = env.step(action)
-        r, terminated = reward.step(obs, action, next_obs, float(env_reward), terminated, info)
+        r, terminated = reward.step(obs, action, next_obs, float(env_reward), terminated)
         recorder.add(action, next_obs, env_reward, r, terminated, truncated, info)
         obs = next_obs
         step += 1
@@ -261,7 +315,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
             recorder.start(obs)
         if step >= learning_starts and (offline is not None or len(online) > 0):
             metrics = agent.update(sampler.sample(agent.sample_size, rng))
-        if reward.maybe_update(step, online):
+        if reward.maybe_update(step, [b for b in (online, offline) if b is not None]):
             metrics = {**metrics, **reward.last_metrics}
         bar.update(1)
         if cfg.log_every and step % cfg.log_every == 0:
@@ -271,10 +325,12 @@ def finetune(cfg: FinetuneConfig) -> Path:
                 "train/episodes": episodes_done,
                 "train/success_rate": np.mean(recent_success) if recent_success else 0.0,
             }
-            row = logger.log("train", step, {**metrics, **extra})  # fmt: skip
-            bar.set_postfix(sps=f"{rate:.0f}", succ=f"{row['train/success_rate']:.2f}",
-                            **({"eval": f"{last_eval['eval/success_rate']:.2f}"}
-                               if last_eval else {}))  # fmt: skip
+            row = logger.log("train", step, {**metrics, **extra})
+            bar.set_postfix(
+                sps=f"{rate:.0f}",
+                succ=f"{row['train/success_rate']:.2f}",
+                **({"eval": f"{last_eval['eval/success_rate']:.2f}"} if last_eval else {}),
+            )
         if cfg.eval.every and cfg.eval.episodes and step % cfg.eval.every == 0:
             last_eval = run_eval()
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:

@@ -1,9 +1,11 @@
-"""Where the online loop's reward comes from: the simulator, or a learned `RewardModel`.
+"""Where the online loop's reward comes from: the simulator, or a learned reward model.
 
 With a learned reward the simulator's success never reaches training: the env does not end
-episodes on success, and termination (if any) comes from the model's own success decision.
-A goal classifier can keep learning during fine-tuning with the states the policy visits as
-negatives (VICE/RAQ), after which the online buffer is relabelled with the updated model.
+episodes on success; a goal classifier ends them when it fires (SERL-style), a preference
+model never does. A classifier can keep learning during fine-tuning with the states the policy
+visits as negatives (VICE) and a capped number of labeller queries about its highest-scoring
+visited states (RAQ; in simulation the labeller reads the success flag); after each update the
+stored transitions are relabelled with the new model.
 """
 
 from __future__ import annotations
@@ -17,67 +19,135 @@ ENV_COLUMN = "reward.env"
 
 
 class OnlineReward:
-    """Simulator reward (default) or a learned one; see `build`."""
+    """Simulator reward (``model is None``) or a learned one; see `build`."""
 
-    def __init__(self, model: Any = None, updater: Any = None, cfg: Any = None, device=None):
+    def __init__(
+        self,
+        model: Any = None,
+        column: str = ENV_COLUMN,
+        updater: Any = None,
+        cfg: Any = None,
+        device: torch.device | None = None,
+    ):
         self.model = model
+        self.column = column
         self.updater = updater
         self.cfg = cfg
         self.device = device
-        self.column = ENV_COLUMN if model is None else f"reward.{model.name}"
-        self.last_metrics: dict[str, torch.Tensor] = {}
+        self.obs_keys: tuple[str, ...] = tuple(model.obs_keys) if model is not None else ()
+        self.is_classifier = model is not None and hasattr(model.model, "threshold")
+        self.last_metrics: dict[str, Any] = {}
         self._last_update = 0
+        self._candidates: list[dict[str, np.ndarray]] = []  # visited frames since last update
 
     @property
     def uses_env_termination(self) -> bool:
         return self.model is None
 
     @staticmethod
-    def build(cfg: Any, task: str, device: torch.device) -> OnlineReward:
+    def build(cfg: Any, device: torch.device) -> OnlineReward:
         if cfg.reward == "env":
             return OnlineReward()
-        from robot_rl.rewards.model_io import load_reward_model
+        from robot_rl.rewards.model_io import load_reward, read_reward_config
+        from robot_rl.rewards.relabel import default_column_name
 
-        model = load_reward_model(cfg.reward, device)
+        model = load_reward(cfg.reward, device=device)
+        column = f"reward.{default_column_name(cfg.reward)}"
         updater = None
         if cfg.classifier.every > 0:
-            updater = model.make_updater(max_queries=cfg.classifier.max_queries)
-        return OnlineReward(model, updater, cfg.classifier, device)
+            from robot_rl.errors import UserError
+            from robot_rl.rewards.classifier import ClassifierUpdater
+            from robot_rl.rewards.model_io import _config_from_json
+            from robot_rl.rewards.train import goal_frames
+
+            doc = read_reward_config(cfg.reward)
+            if doc["kind"] != "classifier":
+                raise UserError(
+                    f"{cfg.reward}: classifier.every > 0 needs a goal classifier, "
+                    f"this is a {doc['kind']} model"
+                )
+            from robot_rl.rewards.classifier import ClassifierConfig
+
+            ccfg = _config_from_json(ClassifierConfig, doc["config"], f"{cfg.reward}/config.json")
+            pos, neg = goal_frames(doc["provenance"]["dataset"], model.obs_keys)
+            model.model.train()
+            updater = ClassifierUpdater(model.model, ccfg, pos, neg, seed=cfg.seed)
+        return OnlineReward(model, column, updater, cfg.classifier, device)
 
     def _tensors(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {k: torch.as_tensor(np.asarray(v)[None], device=self.device)
-                for k, v in obs.items() if k in self.model.obs_keys}  # fmt: skip
+        return {
+            k: torch.as_tensor(np.asarray(obs[k])[None], device=self.device) for k in self.obs_keys
+        }
 
     @torch.no_grad()
-    def step(self, obs, action, next_obs, env_reward: float, terminated: bool, info: dict):
+    def step(self, obs, action, next_obs, env_reward: float, terminated: bool):
         """Reward of one transition and whether it ends the episode."""
         if self.model is None:
             return env_reward, terminated
+        was_training = self.model.model.training
+        self.model.model.eval()
         o, n = self._tensors(obs), self._tensors(next_obs)
         a = torch.as_tensor(np.asarray(action, np.float32)[None], device=self.device)
         r = float(self.model.reward(o, a, n)[0])
-        done = bool(self.model.success(n)[0]) if hasattr(self.model, "success") else False
+        done = False
+        if self.is_classifier:  # the classifier's own success decision ends the episode
+            clf = self.model.model
+            done = bool(torch.sigmoid(clf(n))[0] > clf.threshold)
+        self.model.model.train(was_training)
         return r, done
 
     def observe_episode(self, episode: Any) -> None:
-        """Policy-visited states become classifier negatives (VICE)."""
-        if self.updater is not None:
-            self.updater.add_visited(episode)
+        """Policy-visited states become classifier negatives (VICE) and RAQ candidates."""
+        if self.updater is None:
+            return
+        visited = {k: episode.obs[k][1:] for k in self.obs_keys}
+        self.updater.add_negatives(visited)
+        self._candidates.append({**visited, "success": np.asarray(episode.success, bool)})
 
-    def maybe_update(self, step: int, online: Any) -> bool:
+    def maybe_update(self, step: int, buffers: list[Any]) -> bool:
+        """Every ``cfg.every`` env steps: RAQ queries, classifier steps, relabel the buffers."""
         if self.updater is None or step - self._last_update < self.cfg.every:
             return False
         self._last_update = step
-        self.last_metrics = self.updater.update(self.cfg.steps, self.cfg.queries_per_update)
-        online.relabel(self.model.reward)  # rewards of stored transitions follow the new model
+        metrics: dict[str, Any] = {}
+        if self.cfg.max_queries > 0 and self._candidates:
+            cands = {
+                k: np.concatenate([c[k] for c in self._candidates]) for k in self._candidates[0]
+            }
+            self.updater.cfg.query_budget = self.cfg.max_queries
+            q = self.updater.query(cands, lambda c: c["success"], self.cfg.queries_per_update)
+            metrics["classifier/queries"] = float(self.updater.queries_used)
+            metrics["classifier/query_positive"] = float(q["positive"])
+        self._candidates.clear()
+        metrics.update(self.updater.update(self.cfg.steps))
+        self.model.model.eval()
+        for buf in buffers:
+            buf.relabel(self.model.reward)  # stored rewards follow the updated classifier
+        self.last_metrics = metrics
         return True
 
     def state_dict(self) -> dict[str, Any] | None:
         if self.updater is None:
             return None
-        return {"updater": self.updater.state_dict(), "last_update": self._last_update}
+        u = self.updater
+        return {
+            "model": u.model.state_dict(),
+            "opt": u.opt.state_dict(),
+            "visited": u.visited,
+            "n_visited": u.n_visited,
+            "next": u._next,
+            "positives": u.positives,
+            "negatives": u.negatives,
+            "queries_used": u.queries_used,
+            "last_update": self._last_update,
+        }
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
-        if state and self.updater is not None:
-            self.updater.load_state_dict(state["updater"])
-            self._last_update = state["last_update"]
+        if not state or self.updater is None:
+            return
+        u = self.updater
+        u.model.load_state_dict(state["model"])
+        u.opt.load_state_dict(state["opt"])
+        u.visited, u.n_visited, u._next = state["visited"], state["n_visited"], state["next"]
+        u.positives, u.negatives = state["positives"], state["negatives"]
+        u.queries_used, self._last_update = state["queries_used"], state["last_update"]

@@ -1,0 +1,100 @@
+"""``check_dataset``: every problem in a dataset directory, without raising."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robot_rl.data.format import (
+    _EPISODE_RE,
+    EPISODES_DIR,
+    MANIFEST_FILE,
+    META_FILE,
+    REWARD_PREFIX,
+    TMP_MARKER,
+    DatasetMeta,
+    episode_problems,
+)
+from robot_rl.errors import UserError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset: the file (relative to the root), the key, what."""
+
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message}"
+
+
+def _read_all(path: Path) -> dict[str, np.ndarray]:
+    # Reading every array (not just the zip directory) is what catches truncated members.
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def check_dataset(root: str | Path) -> list[Problem]:
+    """All problems found in the dataset at ``root`` (empty list = healthy)."""
+    root = Path(root)
+    probs: list[Problem] = []
+    if not root.is_dir():
+        return [Problem(str(root), "", "dataset directory not found")]
+    meta: DatasetMeta | None = None
+    try:
+        meta = DatasetMeta.load(root)
+    except UserError as e:
+        probs.append(Problem(META_FILE, "", str(e)))
+    manifest_cols: set[str] | None = None
+    mpath = root / MANIFEST_FILE
+    if mpath.exists():
+        try:
+            cols = json.loads(mpath.read_text())["reward_columns"]
+            if not isinstance(cols, dict):
+                raise TypeError("not an object")
+            manifest_cols = set(cols)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            probs.append(Problem(MANIFEST_FILE, "reward_columns", f"invalid ({e})"))
+    for name in sorted(os.listdir(root)):
+        if TMP_MARKER in name:
+            probs.append(Problem(name, "", "leftover temp file from an interrupted write"))
+    ep_dir = root / EPISODES_DIR
+    if not ep_dir.is_dir():
+        probs.append(Problem(EPISODES_DIR, "", "episodes directory missing"))
+        return probs
+    reward_sets: dict[str, set[str]] = {}
+    for name in sorted(os.listdir(ep_dir)):
+        rel = f"{EPISODES_DIR}/{name}"
+        if TMP_MARKER in name:
+            probs.append(Problem(rel, "", "leftover temp file from an interrupted write"))
+            continue
+        if not _EPISODE_RE.match(name):
+            probs.append(Problem(rel, "", "unexpected file (episodes are <id>.npz)"))
+            continue
+        try:
+            arrays = _read_all(ep_dir / name)
+        except Exception as e:  # any failure to read is the finding, never a crash
+            probs.append(Problem(rel, "", f"corrupt or truncated npz ({type(e).__name__}: {e})"))
+            continue
+        if meta is not None:
+            probs.extend(Problem(rel, k, m) for k, m in episode_problems(arrays, meta))
+        reward_sets[rel] = {k for k in arrays if k.startswith(REWARD_PREFIX)}
+    # Reward columns must be the same in every episode (a relabel interrupted midway is not).
+    expected = set(manifest_cols or ()).union(*reward_sets.values())
+    for rel, keys in reward_sets.items():
+        for k in sorted(expected - keys):
+            probs.append(
+                Problem(
+                    rel, k, "reward column missing (present in other episodes or manifest.json)"
+                )
+            )
+        if manifest_cols is not None:
+            for k in sorted(keys - manifest_cols):
+                probs.append(Problem(rel, k, "reward column not recorded in manifest.json"))
+    return probs

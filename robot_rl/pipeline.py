@@ -1,0 +1,305 @@
+"""`robot-rl pipeline`: collect -> label -> train reward -> relabel -> pretrain -> finetune ->
+evaluate -> report, on one task, with every artifact under one directory.
+
+Each stage is skipped when its artifact exists for the same inputs and config (a digest of the
+stage's settings and of the digests of the stages it reads), so a re-run after a kill resumes:
+finished stages are skipped, and pretrain/finetune continue from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robot_rl.errors import UserError
+from robot_rl.training.io import atomic_write_json
+
+
+@dataclass
+class PipelineConfig:
+    task: str = "push"
+    out: str = "runs/pipeline"
+    seed: int = 0
+    device: str = "auto"
+    reward: str = "classifier"  # classifier | preference | env (the simulator's, for comparison)
+    labeller: str = "synthetic"  # synthetic | web (opens the labeling app and waits)
+    # collect
+    episodes: int = 200
+    mixture: str = "expert:0.3,noisy0.3:0.4,play:0.3"
+    image_size: int = 64
+    workers: int = 2
+    # labels and reward model
+    positives: int = 200
+    negatives: int = 600
+    classifier_steps: int = 1500
+    queries: int = 300
+    # offline pre-training (the agent sees state; the reward model sees pixels)
+    agent_obs: str = "state"
+    pretrain_agent: str = "calql"
+    pretrain_steps: int = 5_000
+    pretrain: dict[str, Any] = field(default_factory=dict)  # agent config overrides
+    # online fine-tuning
+    method: str = "wsrl"
+    env_steps: int = 8_000
+    warmup_steps: int = 2_000
+    utd_ratio: int = 4
+    classifier_every: int = 1_000  # VICE: update the classifier with visited states; 0 = frozen
+    classifier_queries: int = 25  # RAQ queries to the synthetic labeller over the run
+    finetune: dict[str, Any] = field(default_factory=dict)  # agent config overrides
+    # evaluation
+    eval_episodes: int = 20
+    eval_every: int = 2_000
+    progress: bool = True
+
+
+class Stages:
+    """Runs named stages once per digest; records what ran, how long, and what it produced."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.state_path = root / "stages.json"
+        self.state: dict[str, Any] = (
+            json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        )
+
+    def run(
+        self, name: str, settings: dict[str, Any], deps: list[str], fn: Callable[[], Any]
+    ) -> Any:
+        digest = _digest({"settings": settings, "deps": [self.state[d]["digest"] for d in deps]})
+        prev = self.state.get(name)
+        if prev and prev.get("digest") == digest and prev.get("done"):
+            print(f"[pipeline] {name}: up to date, skipped")
+            return prev.get("result")
+        print(f"[pipeline] {name}: running")
+        t0 = time.perf_counter()
+        result = fn()
+        self.state[name] = {
+            "digest": digest,
+            "done": True,
+            "result": _jsonable(result),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        atomic_write_json(self.state_path, self.state)
+        return self.state[name]["result"]
+
+
+def _digest(obj: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _jsonable(x: Any) -> Any:
+    return json.loads(json.dumps(x, default=str))
+
+
+def run_pipeline(cfg: PipelineConfig) -> Path:
+    from robot_rl.agents import config_with
+    from robot_rl.training.evaluate import EvalConfig
+    from robot_rl.training.offline import PretrainConfig, pretrain
+    from robot_rl.training.online import ClassifierUpdateConfig, FinetuneConfig, finetune
+
+    if cfg.reward not in ("classifier", "preference", "env"):
+        raise UserError(f"reward={cfg.reward!r}: must be classifier, preference or env")
+    if cfg.labeller not in ("synthetic", "web"):
+        raise UserError(f"labeller={cfg.labeller!r}: must be synthetic or web")
+    root = Path(cfg.out)
+    st = Stages(root)
+    data = root / "data"
+    t_start = time.perf_counter()
+
+    def collect_stage() -> Any:
+        from robot_rl.envs.collect import collect
+
+        return collect(
+            task=cfg.task,
+            out_dir=data,
+            episodes=cfg.episodes,
+            mixture=cfg.mixture,
+            obs="both",
+            image_size=cfg.image_size,
+            workers=cfg.workers,
+            seed=cfg.seed,
+            progress=cfg.progress,
+        )
+
+    st.run(
+        "collect",
+        {k: getattr(cfg, k) for k in ("task", "episodes", "mixture", "image_size", "seed")},
+        [],
+        collect_stage,
+    )
+
+    reward_key, reward_ckpt, deps = "reward.env", None, ["collect"]
+    if cfg.reward != "env":
+        mode = "goals" if cfg.reward == "classifier" else "preferences"
+        st.run(
+            "label",
+            {
+                "mode": mode,
+                "labeller": cfg.labeller,
+                "positives": cfg.positives,
+                "negatives": cfg.negatives,
+                "queries": cfg.queries,
+            },
+            ["collect"],
+            lambda: _label(cfg, data, mode),
+        )
+        reward_ckpt = root / f"reward-{cfg.reward}"
+        st.run(
+            "train_reward",
+            {"kind": cfg.reward, "steps": cfg.classifier_steps},
+            ["label"],
+            lambda: _train_reward(cfg, data, reward_ckpt),
+        )
+
+        def relabel_stage() -> str:
+            from robot_rl.rewards.relabel import relabel_dataset
+
+            return relabel_dataset(data, reward_ckpt, progress=cfg.progress)
+
+        reward_key = st.run("relabel", {}, ["train_reward"], relabel_stage)
+        deps = ["relabel"]
+
+    pre_dir = root / f"pretrain-{cfg.pretrain_agent}"
+    pcfg = PretrainConfig(
+        dataset=str(data),
+        reward_key=reward_key,
+        agent_name=cfg.pretrain_agent,
+        agent=config_with(cfg.pretrain_agent, **cfg.pretrain),
+        obs=cfg.agent_obs,
+        steps=cfg.pretrain_steps,
+        seed=cfg.seed,
+        device=cfg.device,
+        out=str(pre_dir),
+        eval=EvalConfig(every=0, episodes=cfg.eval_episodes, video=True),
+        progress=cfg.progress,
+    )
+    st.run("pretrain", dataclasses.asdict(pcfg), deps, lambda: str(pretrain(pcfg)))
+
+    ft_dir = root / f"finetune-{cfg.method}"
+    method = _method_settings(cfg)
+    fcfg = FinetuneConfig(
+        method=cfg.method,
+        agent_name=method["agent_name"],
+        agent=config_with(method["agent_name"], **method["agent"]),
+        init=str(pre_dir),
+        dataset=str(data) if method["offline_ratio"] > 0 else None,
+        reward_key=reward_key,
+        reward=str(reward_ckpt) if reward_ckpt else "env",
+        offline_ratio=method["offline_ratio"],
+        warmup_steps=method["warmup_steps"],
+        env_steps=cfg.env_steps,
+        seed=cfg.seed,
+        device=cfg.device,
+        out=str(ft_dir),
+        eval=EvalConfig(every=cfg.eval_every, episodes=cfg.eval_episodes, video=True),
+        classifier=ClassifierUpdateConfig(
+            every=cfg.classifier_every if cfg.reward == "classifier" else 0,
+            max_queries=cfg.classifier_queries,
+        ),
+        progress=cfg.progress,
+    )
+    st.run("finetune", dataclasses.asdict(fcfg), ["pretrain"], lambda: str(finetune(fcfg)))
+
+    def evaluate_stage() -> dict[str, Any]:
+        from robot_rl.cli.evaluate import EvaluateConfig
+        from robot_rl.cli.evaluate import run as run_eval
+
+        out = {}
+        for name, d in (("pretrained", pre_dir), ("finetuned", ft_dir)):
+            out[name] = run_eval(
+                EvaluateConfig(
+                    ckpt=str(d),
+                    episodes=max(cfg.eval_episodes, 50),
+                    seed=cfg.seed + 7,
+                    device=cfg.device,
+                )
+            )
+        return out
+
+    result = st.run(
+        "evaluate", {"episodes": max(cfg.eval_episodes, 50)}, ["finetune"], evaluate_stage
+    )
+
+    from robot_rl.report import write_report
+
+    report = write_report(root, cfg, st.state)
+    summary = {
+        "task": cfg.task,
+        "reward": cfg.reward,
+        "success_pretrained": result["pretrained"]["eval/success_rate"],
+        "success_finetuned": result["finetuned"]["eval/success_rate"],
+        "seconds_this_invocation": round(time.perf_counter() - t_start, 1),
+        "seconds_all_stages": round(sum(s.get("seconds", 0) for s in st.state.values()), 1),
+        "report": str(report),
+    }
+    atomic_write_json(root / "summary.json", summary)
+    print(json.dumps(summary, indent=1))
+    return root
+
+
+def _method_settings(cfg: PipelineConfig) -> dict[str, Any]:
+    """The method presets of configs/method/, for the pipeline's programmatic use."""
+    rlpd_like = {
+        "num_qs": 10,
+        "num_min_qs": 2,
+        "critic_layer_norm": True,
+        "utd_ratio": cfg.utd_ratio,
+    }
+    presets = {
+        "wsrl": {
+            "agent_name": "sac",
+            "agent": rlpd_like,
+            "offline_ratio": 0.0,
+            "warmup_steps": cfg.warmup_steps,
+        },
+        "rlpd": {"agent_name": "sac", "agent": rlpd_like, "offline_ratio": 0.5, "warmup_steps": 0},
+        "calql": {"agent_name": "calql", "agent": {}, "offline_ratio": 0.5, "warmup_steps": 0},
+    }
+    if cfg.method not in presets:
+        raise UserError(f"method={cfg.method!r}: the pipeline runs one of {sorted(presets)}")
+    p = presets[cfg.method]
+    p["agent"] = {**p["agent"], **cfg.finetune}
+    return p
+
+
+def _label(cfg: PipelineConfig, data: Path, mode: str) -> Any:
+    from robot_rl.cli.label import LabelConfig
+    from robot_rl.cli.label import run as run_label
+
+    labeller = "web" if cfg.labeller == "web" else "synthetic"
+    return run_label(
+        LabelConfig(
+            dataset=str(data),
+            mode=mode,
+            labeller=labeller,
+            positives=cfg.positives,
+            negatives=cfg.negatives,
+            queries=cfg.queries,
+            seed=cfg.seed,
+        )
+    )
+
+
+def _train_reward(cfg: PipelineConfig, data: Path, out: Path) -> dict[str, float]:
+    from robot_rl.rewards.classifier import ClassifierConfig
+    from robot_rl.rewards.train import train_reward
+    from robot_rl.training.device import resolve_device
+
+    sub = ClassifierConfig(steps=cfg.classifier_steps) if cfg.reward == "classifier" else None
+    return train_reward(
+        cfg.reward,
+        data,
+        out,
+        sub,
+        seed=cfg.seed,
+        progress=cfg.progress,
+        device=str(resolve_device(cfg.device)),
+    )
