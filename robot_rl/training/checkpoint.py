@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from robot_rl.configs import dataclass_from_dict
 from robot_rl.errors import UserError
 from robot_rl.training.io import atomic_dir, atomic_write_json, read_json, recover_dir
 from robot_rl.types import ActionSpec, ObsSpec, obs_spec_from_json, obs_spec_to_json
@@ -97,9 +98,7 @@ def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
     name = raw.get("agent")
     if name not in AGENTS:
         raise UserError(f"{ckpt}/config.json: field 'agent' {name!r} is not one of {list(AGENTS)}")
-    cfg_cls = AGENTS[name][0]
-    known = {f.name for f in dataclasses.fields(cfg_cls)}
-    cfg = cfg_cls(**{k: v for k, v in raw["agent_config"].items() if k in known})
+    cfg = dataclass_from_dict(AGENTS[name][0], raw.get("agent_config"), f"{ckpt}/config.json")
     return CheckpointInfo(
         path=ckpt,
         agent=name,

@@ -118,7 +118,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
         cfg.dataset,
         cfg.reward_key,
         obs_keys,
-        cfg.agent.discount,
+        getattr(cfg.agent, "discount", 0.99),  # BC has no discount
         device,
         cfg.reward_scale,
         cfg.reward_bias,

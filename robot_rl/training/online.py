@@ -152,10 +152,9 @@ def _spec_str(spec) -> str:
 
 def finetune(cfg: FinetuneConfig) -> Path:
     """Online fine-tuning; returns the run directory."""
-    from robot_rl.data import Dataset, MixedSampler, ReplayBuffer
-    from robot_rl.envs import make_env
-
     validate(cfg)
+    from robot_rl.data import Dataset, MixedSampler, ReplayBuffer
+
     init_info = read_checkpoint_info(cfg.init) if cfg.init else None
     ds = Dataset(cfg.dataset) if cfg.dataset else None
     task = cfg.task or (init_info.task if init_info else None) or (ds.meta.task if ds else None)
@@ -181,6 +180,8 @@ def finetune(cfg: FinetuneConfig) -> Path:
     # the env renders what either needs, and the buffer stores both so it can be relabelled.
     agent_keys = OBS_MODES.get(obs_mode, ())
     env_mode = obs_mode if set(reward.obs_keys) <= set(agent_keys) else "both"
+    from robot_rl.envs import make_env
+
     env = make_env(
         task,
         obs=env_mode,
@@ -194,7 +195,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
     store_keys = tuple(sorted(set(obs_keys) | set(reward.obs_keys)))
     action_spec = ActionSpec(int(env.action_space.shape[0]))
     agent = build_agent(cfg, obs_spec, action_spec, device, f"task {task} (obs={obs_mode})")
-    gamma = cfg.agent.discount
+    gamma = getattr(cfg.agent, "discount", 0.99)
 
     offline = None
     if ds is not None and cfg.offline_ratio > 0:

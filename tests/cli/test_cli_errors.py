@@ -1,0 +1,71 @@
+"""Bad input on the command line: a clear one-line error and exit status 2, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "robot_rl.cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    err = [ln for ln in p.stderr.splitlines() if ln.startswith("robot-rl: error:")]
+    assert len(err) == 1 and "Traceback" not in p.stderr, p.stderr
+    for f in fragments:
+        assert f in err[0], err[0]
+
+
+def test_help_lists_every_stage():
+    p = cli("--help")
+    assert p.returncode == 0
+    for stage in ("collect", "pretrain", "finetune", "pipeline", "train-reward", "relabel"):
+        assert stage in p.stdout
+
+
+def test_unknown_stage():
+    assert_one_line_error(cli("trian"), "unknown stage 'trian'")
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["pretrain", "dataset=/nonexistent/ds"], ["/nonexistent/ds"]),
+        (["pretrain", "dataset={ds}", "reward_key=reward.nope"], ["reward.nope", "not found"]),
+        (["pretrain", "dataset={ds}", "obs=pixels"], ["pixel agent"]),
+        (["pretrain", "dataset={ds}", "steps=0"], ["steps=0"]),
+        (["finetune", "method=wsrl", "task=push"], ["init=CHECKPOINT"]),
+        (["finetune", "method=rlpd", "task=push"], ["dataset=DIR"]),
+        (["finetune", "method=sac", "task=push", "agent.utd_ratio=0"], ["utd_ratio=0"]),
+        (["finetune", "method=sac", "task=push", "init={ds}"], ["no checkpoint"]),
+        (["relabel", "dataset={ds}", "reward=/nonexistent/ckpt"], ["/nonexistent/ckpt"]),
+        (["train-reward", "dataset={ds}", "kind=classifier"], ["pixels"]),
+    ],
+)
+def test_bad_input_is_one_line(tiny_state_dataset, tmp_path, args, fragments):
+    args = [a.format(ds=tiny_state_dataset) for a in args]
+    if args[0] in ("pretrain", "finetune", "train-reward"):
+        args.append(f"out={tmp_path / 'out'}")
+    assert_one_line_error(cli(*args, cwd=tmp_path), *fragments)
+
+
+def test_dataset_check_lists_problems(tiny_state_dataset):
+    assert cli("dataset", "check", str(tiny_state_dataset)).returncode == 0
+    path = sorted((tiny_state_dataset / "episodes").glob("*.npz"))[1]
+    arrays = dict(np.load(path))
+    arrays["action"][0, 0] = np.nan
+    np.savez(path, **arrays)
+    p = cli("dataset", "check", str(tiny_state_dataset))
+    assert p.returncode == 1 and path.name in p.stdout and "action" in p.stdout
+    assert "Traceback" not in p.stderr
