@@ -30,7 +30,7 @@ class PipelineConfig:
     labeller: str = "synthetic"  # synthetic | web (opens the labeling app and waits)
     # collect
     episodes: int = 200
-    mixture: str = "expert:0.3,noisy0.3:0.4,play:0.3"
+    mixture: str = "expert:0.3+noisy0.3:0.4+play:0.3"
     image_size: int = 64
     workers: int = 2
     # labels and reward model

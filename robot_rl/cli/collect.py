@@ -15,7 +15,7 @@ class CollectConfig:
     task: str = "push"
     out: str = "data/${task}"
     episodes: int = 100
-    # comma-separated kind:fraction; kinds: expert, noisy<level> (e.g. noisy0.3), play, random,
+    # kind:fraction joined by +; kinds: expert, noisy<level> (e.g. noisy0.3), play, random,
     # checkpoint:<run dir>
     mixture: str = "expert:1.0"
     obs: str = "pixels"  # state | pixels | both

@@ -65,5 +65,5 @@ def run_stage(
         except KeyboardInterrupt:
             fail("interrupted; re-run the same command to resume")
 
-    sys.argv = [f"robot-rl {stage}", f"hydra.job.name={stage}", *argv]
+    sys.argv = [f"robot-rl {stage}", *argv, f"hydra.job.name={stage}"]
     _main()

@@ -25,7 +25,7 @@ Stages, in pipeline order:
 {stages}
 
 Examples:
-  robot-rl collect task=push episodes=200 mixture=expert:0.3,noisy0.3:0.4,play:0.3
+  robot-rl collect task=push episodes=200 mixture=expert:0.3+noisy0.3:0.4+play:0.3
   robot-rl pretrain agent=calql dataset=data/push
   robot-rl finetune method=wsrl init=runs/pretrain-calql-s0
   robot-rl pipeline                       # everything, on the default task

@@ -1,0 +1,72 @@
+"""Tasks (registered Gymnasium environments), scripted experts, collection and video.
+
+`make_env("push", obs="pixels")` -> dict observations {"pixels", "proprio"}; see `core.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
+logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "No OpenGL_accelerate" at INFO
+
+from typing import Any
+
+from robot_rl.envs.tasks import TASKS, TaskInfo, get_task_info, list_tasks
+
+__all__ = ["make_env", "list_tasks", "get_task_info", "make_scripted_policy", "TaskInfo", "gym_id"]
+
+
+def gym_id(task: str) -> str:
+    return "robot_rl/" + "".join(p.capitalize() for p in task.split("_")) + "-v0"
+
+
+def _register() -> None:
+    import gymnasium as gym
+
+    for name, info in TASKS.items():
+        if gym_id(name) not in gym.registry:
+            gym.register(
+                gym_id(name),
+                entry_point="robot_rl.envs.core:RobotTaskEnv",
+                kwargs={"task": name},
+                max_episode_steps=info.max_episode_steps,
+            )
+
+
+def make_env(
+    task: str,
+    obs: str = "state",
+    image_size: int = 64,
+    seed: int | None = None,
+    max_episode_steps: int | None = None,
+    terminate_on_success: bool = True,
+    **kwargs: Any,
+):
+    """A registered task with a time limit (truncation), seeded if ``seed`` is given."""
+    import gymnasium as gym
+
+    info = get_task_info(task)
+    _register()
+    env = gym.make(
+        gym_id(task),
+        obs=obs,
+        image_size=image_size,
+        terminate_on_success=terminate_on_success,
+        max_episode_steps=max_episode_steps or info.max_episode_steps,
+        disable_env_checker=True,
+        **kwargs,
+    )
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env
+
+
+def make_scripted_policy(
+    task: str, kind: str = "expert", noise: float = 0.0, gripper_noise: float = 0.0, seed: int = 0
+):
+    from robot_rl.envs.experts import make_scripted_policy as make
+
+    return make(task, kind, noise, gripper_noise, seed)

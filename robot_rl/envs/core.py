@@ -1,0 +1,210 @@
+"""`RobotTaskEnv`: a Fetch manipulation task with dict observations (state, proprio, pixels from
+a fixed close-up camera through a cheap `mujoco.Renderer`), a sparse success reward, the
+simulator's success flag and a dense progress signal in `info`, and reproducible seeding."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import atexit
+import weakref
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from robot_rl.envs.scenes import scene_path
+from robot_rl.envs.tasks import DRAWER_OPEN, get_task_info
+from robot_rl.errors import UserError
+
+OBS_MODES = ("state", "pixels", "both")
+
+try:  # gymnasium-robotics prints a notice about Adroit rewards (unused here) on every import
+    import farama_notifications
+
+    farama_notifications.notifications.pop("gymnasium_robotics", None)
+except ImportError:
+    pass
+
+# EGL contexts freed by garbage collection during interpreter shutdown raise noisy errors:
+# close every live renderer while EGL is still initialised. mujoco.egl registers its own
+# atexit `eglTerminate` when the first renderer is made; ours is registered after it, so it
+# runs before it (atexit is last-in, first-out).
+_LIVE: weakref.WeakSet[RobotTaskEnv] = weakref.WeakSet()
+_HOOKED = False
+
+
+def _close_renderers() -> None:
+    for env in list(_LIVE):
+        env.close_renderers()
+
+
+class RobotTaskEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+
+    def __init__(
+        self,
+        task: str = "push",
+        obs: str = "state",
+        image_size: int = 64,
+        terminate_on_success: bool = True,
+        render_mode: str | None = None,
+        render_size: int = 256,
+    ):
+        from gymnasium_robotics.envs.fetch.fetch_env import MujocoFetchEnv
+
+        if obs not in OBS_MODES:
+            raise UserError(f"obs={obs!r}: must be one of {OBS_MODES}")
+        if not 16 <= image_size <= 480:
+            raise UserError(f"image_size={image_size}: must be between 16 and 480 pixels")
+        self.info = get_task_info(task)
+        self.task, self.obs_mode, self.image_size = task, obs, int(image_size)
+        self.terminate_on_success = terminate_on_success
+        self.render_mode, self.render_size = render_mode, render_size
+        path = scene_path(
+            self.info.scene, self.info.marker_radius, self.info.marker_rgba, self.info.drawer
+        )
+        self.sim = MujocoFetchEnv(model_path=path, **self.info.fetch)
+        self.model, self.data = self.sim.model, self.sim.data
+        self.model.vis.quality.offsamples = 0  # MSAA off: ~4x cheaper frames at 64 px
+        self._marker = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, "goal_marker")
+        # Fetch's mocap body carries long thin axis boxes for its viewer: not part of the scene.
+        mocap = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "robot0:mocap")
+        self.model.geom_rgba[self.model.geom_bodyid == mocap, 3] = 0.0
+        if self.info.drawer:
+            jid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, "drawer:joint")
+            self._drawer_qpos = self.model.jnt_qposadr[jid]
+            self._drawer_qvel = self.model.jnt_dofadr[jid]
+            self._handle = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, "drawer_handle")
+        self._renderers: dict[int, mujoco.Renderer] = {}
+        _LIVE.add(self)
+        self._camera = mujoco.MjvCamera()
+        self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+        cam = self.info.camera
+        self._camera.lookat[:] = cam["lookat"]
+        self._camera.distance, self._camera.azimuth = cam["distance"], cam["azimuth"]
+        self._camera.elevation = cam["elevation"]
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.info.action_dim,), np.float32)
+        self.sim.reset(seed=0)
+        self._place_goal()
+        sample = self._obs()
+        spaces: dict[str, gym.spaces.Space] = {}
+        for k, v in sample.items():
+            if v.dtype == np.uint8:
+                spaces[k] = gym.spaces.Box(0, 255, v.shape, np.uint8)
+            else:
+                spaces[k] = gym.spaces.Box(-np.inf, np.inf, v.shape, np.float32)
+        self.observation_space = gym.spaces.Dict(spaces)
+
+    # -- simulator state the scripted experts and the success test read -----------------------
+    def task_state(self) -> dict[str, Any]:
+        """Privileged simulator state: gripper, object, goal, drawer (for scripted experts)."""
+        fo = self.sim._get_obs()
+        s: dict[str, Any] = {
+            "grip": fo["observation"][:3].copy(),
+            "goal": self.sim.goal.copy(),
+            "fingers": float(self.data.qpos[-2:].sum()),
+        }
+        if self.info.fetch["has_object"]:
+            s["object"] = fo["observation"][3:6].copy()
+        if self.info.drawer:
+            s["handle"] = self.data.site_xpos[self._handle].copy()
+            s["opening"] = float(self.data.qpos[self._drawer_qpos])
+        return s
+
+    def _progress(self) -> tuple[bool, float]:
+        """(success, dense reward): the dense signal is minus the remaining distance."""
+        if self.info.drawer:
+            opening = float(self.data.qpos[self._drawer_qpos])
+            return opening >= DRAWER_OPEN, -max(DRAWER_OPEN - opening, 0.0)
+        fo = self.sim._get_obs()
+        d = float(np.linalg.norm(fo["achieved_goal"] - self.sim.goal))
+        return bool(d < self.info.fetch["distance_threshold"]), -d
+
+    # -- gymnasium API ----------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.sim.reset(seed=seed)
+        if self.info.drawer:
+            self.data.qpos[self._drawer_qpos] = self.sim.np_random.uniform(0.0, 0.03)
+            self.data.qvel[self._drawer_qvel] = 0.0
+            mujoco.mj_forward(self.model, self.data)
+        self._place_goal()
+        success, dense = self._progress()
+        return self._obs(), {"success": success, "dense_reward": dense}
+
+    def step(self, action: np.ndarray):
+        action = np.clip(np.asarray(action, np.float32), -1.0, 1.0)
+        self.sim.step(action)
+        success, dense = self._progress()
+        obs = self._obs()
+        terminated = bool(success and self.terminate_on_success)
+        return obs, float(success), terminated, False, {"success": success, "dense_reward": dense}
+
+    def render(self) -> np.ndarray | None:
+        return self.render_pixels(self.render_size) if self.render_mode == "rgb_array" else None
+
+    def close_renderers(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
+
+    def close(self) -> None:
+        self.close_renderers()
+        self.sim.close()
+
+    # -- observations ---------------------------------------------------------------------------
+    def _place_goal(self) -> None:
+        if self.info.goal == "fixed":
+            self.sim.goal = np.array(self.info.fixed_goal, dtype=np.float64)
+        if self.info.drawer:
+            self.sim.goal = np.array([DRAWER_OPEN, 0.0, 0.0])
+        else:  # the flat marker sits on the table under the goal
+            self.model.geom_pos[self._marker][:2] = self.sim.goal[:2]
+        mujoco.mj_forward(self.model, self.data)
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        fo = self.sim._get_obs()
+        o = fo["observation"].astype(np.float32)
+        has_object = self.info.fetch["has_object"]
+        # robot-only part: gripper position, finger joints, gripper velocity, finger velocities
+        proprio = np.concatenate([o[0:3], o[9:11], o[20:25]]) if has_object else o
+        out: dict[str, np.ndarray] = {}
+        if self.obs_mode in ("state", "both"):
+            if self.info.drawer:
+                handle = self.data.site_xpos[self._handle].astype(np.float32)
+                extra = [
+                    handle,
+                    handle - o[0:3],
+                    np.array(
+                        [
+                            self.data.qpos[self._drawer_qpos],
+                            self.data.qvel[self._drawer_qvel],
+                            DRAWER_OPEN,
+                        ],
+                        np.float32,
+                    ),
+                ]
+                out["state"] = np.concatenate([o, *extra]).astype(np.float32)
+            else:
+                out["state"] = np.concatenate([o, self.sim.goal.astype(np.float32)])
+        if self.obs_mode in ("pixels", "both"):
+            out["proprio"] = proprio.astype(np.float32)
+            out["pixels"] = self.render_pixels(self.image_size)
+        return out
+
+    def render_pixels(self, size: int) -> np.ndarray:
+        """A [size, size, 3] uint8 frame of the task camera."""
+        r = self._renderers.get(size)
+        if r is None:
+            global _HOOKED
+            r = self._renderers[size] = mujoco.Renderer(self.model, size, size)
+            if not _HOOKED:
+                atexit.register(_close_renderers)
+                _HOOKED = True
+        r.update_scene(self.data, self._camera)
+        r.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0  # black background, nothing to learn
+        return r.render()

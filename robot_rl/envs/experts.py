@@ -1,0 +1,163 @@
+"""Scripted policies for every task: proportional waypoint experts with a noise knob (Gaussian on
+the arm's xyz motion, separately on the gripper), "play" (wandering with no task intent) and
+uniform random. Experts read privileged simulator state (`env.unwrapped.task_state()`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from robot_rl.errors import UserError
+
+GAIN = 10.0  # action units per metre: Fetch moves 0.05 m per unit action, so 0.5 of the gap
+KINDS = ("expert", "noisy", "play", "random")
+
+
+def _toward(grip: np.ndarray, target: np.ndarray, gain: float = GAIN) -> np.ndarray:
+    return np.clip((target - grip) * gain, -1.0, 1.0)
+
+
+class ScriptedPolicy:
+    """`reset(env)` at each episode start, then `act(env) -> action` every step."""
+
+    def __init__(self, task: str, kind: str, noise: float, gripper_noise: float, seed: int):
+        if kind not in KINDS:
+            raise UserError(f"policy kind {kind!r}: must be one of {KINDS}")
+        if noise < 0 or gripper_noise < 0:
+            raise UserError(f"noise={noise}, gripper_noise={gripper_noise}: must be >= 0")
+        self.task, self.kind = task, kind
+        self.noise, self.gripper_noise = noise, gripper_noise
+        self.rng = np.random.default_rng(seed)
+        self.phase = 0
+        self.t = 0
+        self.slide_gain = 4.0
+
+    def reset(self, env: Any) -> None:
+        self.phase, self.t = 0, 0
+        self.play_target: np.ndarray | None = None
+        self.play_grip = 1.0
+
+    def act(self, env: Any) -> np.ndarray:
+        s = env.unwrapped.task_state()
+        if self.kind == "random":
+            return self.rng.uniform(-1, 1, 4).astype(np.float32)
+        a = self._play(s) if self.kind == "play" else getattr(self, f"_{_base(self.task)}")(s)
+        self.t += 1
+        if self.noise > 0:
+            a[:3] += self.rng.normal(0.0, self.noise, 3)
+        if self.gripper_noise > 0:
+            a[3] += self.rng.normal(0.0, self.gripper_noise)
+        return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+    # -- experts ------------------------------------------------------------------------------
+    def _reach(self, s: dict) -> np.ndarray:
+        return np.append(_toward(s["grip"], s["goal"]), 0.0)
+
+    def _push(self, s: dict, max_speed: float = 1.0) -> np.ndarray:
+        """Go behind the block on the block-to-goal line, descend, push through to the goal."""
+        grip, obj, goal = s["grip"], s["object"], s["goal"]
+        d = goal[:2] - obj[:2]
+        dist = np.linalg.norm(d)
+        u = d / max(dist, 1e-6)
+        behind = np.array([*(obj[:2] - u * 0.06), obj[2]])
+        above = behind + np.array([0, 0, 0.06])
+        if self.phase == 0:  # over the point behind the block, rising first to clear it
+            if np.linalg.norm(grip[:2] - behind[:2]) < 0.012:
+                self.phase = 1
+            a = _toward(grip, above)
+            if grip[2] < obj[2] + 0.04:
+                a[:2] = 0.0
+            return np.append(a, -1.0)
+        if self.phase == 1:  # down to block height
+            if grip[2] - obj[2] < 0.01:
+                self.phase = 2
+            return np.append(_toward(grip, behind), -1.0)
+        # push: aim through the block at the goal; re-plan if the block slipped sideways
+        lateral = np.abs(np.cross(np.append(u, 0), np.append(grip[:2] - obj[:2], 0))[2])
+        if lateral > 0.02 or np.dot(obj[:2] - grip[:2], u) < 0.0:
+            self.phase = 0
+        target = np.array([*(goal[:2] - u * 0.03), obj[2]])
+        return np.append(_toward(grip, target, gain=6.0) * max_speed, -1.0)
+
+    def _pick_and_place(self, s: dict) -> np.ndarray:
+        grip, obj, goal = s["grip"], s["object"], s["goal"]
+        above = obj + np.array([0, 0, 0.08])
+        if self.phase == 0:  # above the block, open
+            if np.linalg.norm(grip[:2] - obj[:2]) < 0.008:
+                self.phase = 1
+            return np.append(_toward(grip, above), 1.0)
+        if self.phase == 1:  # descend open
+            if grip[2] - obj[2] < 0.008:
+                self.phase, self.t_close = 2, self.t
+            if np.linalg.norm(grip[:2] - obj[:2]) > 0.02:
+                self.phase = 0
+            return np.append(_toward(grip, obj), 1.0)
+        if self.phase == 2:  # close
+            if self.t - self.t_close >= 4:
+                self.phase = 3
+            return np.array([0, 0, 0, -1.0])
+        if np.linalg.norm(grip - obj) > 0.04:  # dropped it: start over
+            self.phase = 0
+        return np.append(_toward(grip, goal + (grip - obj)), -1.0)
+
+    def _slide(self, s: dict) -> np.ndarray:
+        """The puck glides on a low-friction table: push it like the block, but slow down as
+        it nears the goal so its momentum does not carry it past."""
+        dist = float(np.linalg.norm(s["goal"][:2] - s["object"][:2]))
+        return self._push(s, max_speed=float(np.clip(self.slide_gain * dist, 0.25, 1.0)))
+
+    def _drawer(self, s: dict) -> np.ndarray:
+        """Behind the handle bar (between bar and drawer front), then pull toward the robot."""
+        grip, handle = s["grip"], s["handle"]
+        hook = handle + np.array([0.025, 0.0, 0.0])
+        if self.phase == 0:
+            over = hook + np.array([0, 0, 0.06])
+            if np.linalg.norm(grip[:2] - hook[:2]) < 0.008:
+                self.phase = 1
+            return np.append(_toward(grip, over), -1.0)
+        if self.phase == 1:
+            if grip[2] - hook[2] < 0.008:
+                self.phase = 2
+            return np.append(_toward(grip, hook), -1.0)
+        pull = -0.8 if s["opening"] < 0.12 else 0.0  # stop before the end stop
+        return np.clip([pull, (hook[1] - grip[1]) * GAIN, (hook[2] - grip[2]) * GAIN, -1.0], -1, 1)
+
+    # -- play ------------------------------------------------------------------------------------
+    def _play(self, s: dict) -> np.ndarray:
+        """Wander between random waypoints over the table, sometimes to the object, toggling
+        the gripper now and then: broad coverage with no task intent."""
+        grip = s["grip"]
+        if (
+            self.play_target is None
+            or np.linalg.norm(grip - self.play_target) < 0.02
+            or self.rng.random() < 0.05
+        ):
+            if "object" in s and self.rng.random() < 0.3:
+                self.play_target = s["object"] + self.rng.normal(0, 0.03, 3)
+            elif "handle" in s and self.rng.random() < 0.3:
+                self.play_target = s["handle"] + self.rng.normal(0, 0.03, 3)
+            else:
+                self.play_target = np.array(
+                    [
+                        self.rng.uniform(1.1, 1.5),
+                        self.rng.uniform(0.5, 1.0),
+                        self.rng.uniform(0.42, 0.6),
+                    ]
+                )
+        if self.rng.random() < 0.1:
+            self.play_grip = -self.play_grip
+        return np.append(_toward(grip, self.play_target, gain=6.0), self.play_grip)
+
+
+def _base(task: str) -> str:
+    return "push" if task.startswith("zone") else task
+
+
+def make_scripted_policy(
+    task: str, kind: str = "expert", noise: float = 0.0, gripper_noise: float = 0.0, seed: int = 0
+) -> ScriptedPolicy:
+    from robot_rl.envs.tasks import get_task_info
+
+    get_task_info(task)
+    return ScriptedPolicy(task, kind, noise, gripper_noise, seed)
