@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -191,11 +191,15 @@ class ReplayBuffer:
             raise ValueError("cannot sample from an empty ReplayBuffer")
         return idx[rng.integers(0, idx.size, size=batch_size)]
 
-    def gather(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        """Numpy arrays of transitions ``idx``: obs.<k>, next_obs.<k>, action, reward, ..."""
+    def gather(self, idx: np.ndarray, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Numpy arrays of transitions ``idx``: obs.<k>, next_obs.<k>, action, reward, ...
+
+        ``keys`` limits the observation keys copied (e.g. a state agent sampling a buffer that
+        also keeps pixels for its reward model)."""
         nxt = idx + 1
         out: dict[str, np.ndarray] = {}
-        for k, a in self._obs.items():
+        for k in self._obs if keys is None else keys:
+            a = self._obs[k]
             out["obs." + k] = a[idx]
             out["next_obs." + k] = a[nxt]
         out["action"] = self._action[idx]
@@ -224,9 +228,11 @@ class ReplayBuffer:
             extras=extras,
         )
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+    def sample(
+        self, batch_size: int, rng: np.random.Generator, keys: Sequence[str] | None = None
+    ) -> Batch:
         """A uniform batch of transitions as torch tensors on ``self.device``."""
-        return self.to_batch(self.gather(self.sample_indices(batch_size, rng)))
+        return self.to_batch(self.gather(self.sample_indices(batch_size, rng), keys))
 
     # ------------------------------------------------------------------ relabeling
     def relabel(self, reward_fn: RewardFn, batch_size: int = 1024) -> None:
@@ -320,13 +326,15 @@ class MixedSampler:
         n_off = int(round(self.offline_ratio * batch_size))
         return n_off, batch_size - n_off
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+    def sample(
+        self, batch_size: int, rng: np.random.Generator, keys: Sequence[str] | None = None
+    ) -> Batch:
         """A batch with ``extras["offline"]`` = 1.0 for rows drawn from the offline buffer."""
         n_off, n_on = self.split(batch_size)
         parts = []
         for buf, n in ((self.offline, n_off), (self.online, n_on)):
             if n > 0:
-                parts.append(buf.gather(buf.sample_indices(n, rng)))
+                parts.append(buf.gather(buf.sample_indices(n, rng), keys))
         arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         flag = np.zeros(batch_size, dtype=np.float32)
         flag[:n_off] = 1.0

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
-
-os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
-logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "No OpenGL_accelerate" at INFO
-
 from typing import Any
 
 from robot_rl.envs.tasks import TASKS, TaskInfo, get_task_info, list_tasks
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
+logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "No OpenGL_accelerate" at INFO
 
 __all__ = ["make_env", "list_tasks", "get_task_info", "make_scripted_policy", "TaskInfo", "gym_id"]
 

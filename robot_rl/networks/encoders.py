@@ -23,11 +23,15 @@ class ConvEncoder(nn.Module):
         super().__init__()
         h, w, c = image_shape
         self.convs = nn.Sequential(
-            nn.Conv2d(c, channels, 3, stride=2), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=1), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(c, channels, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=1),
+            nn.ReLU(),
+        )
         with torch.no_grad():
             n_flat = self.convs(torch.zeros(1, c, h, w)).flatten(1).shape[1]
         # Projection + LayerNorm + tanh as in DrQ/SAC-AE: keeps features bounded for the heads.

@@ -106,7 +106,9 @@ def pretrain(cfg: PretrainConfig) -> Path:
         raise UserError(f"steps={cfg.steps}: must be positive")
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
-    resume = prepare_run_dir(run_dir, cfg, cfg.overwrite, ignore=("steps", "progress", "device"))
+    resume = prepare_run_dir(
+        run_dir, cfg, cfg.overwrite, ignore=("steps", "progress", "device", "out", "overwrite")
+    )
     rng = seed_everything(cfg.seed)
 
     from robot_rl.data import Dataset

@@ -172,7 +172,9 @@ def finetune(cfg: FinetuneConfig) -> Path:
 
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
-    resume = prepare_run_dir(run_dir, cfg, cfg.overwrite, ("env_steps", "progress", "device"))
+    resume = prepare_run_dir(
+        run_dir, cfg, cfg.overwrite, ("env_steps", "progress", "device", "out", "overwrite")
+    )
     rng = seed_everything(cfg.seed)
 
     reward = OnlineReward.build(cfg, device)
@@ -315,7 +317,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
             obs, _ = env.reset(seed=cfg.seed + episodes_done)
             recorder.start(obs)
         if step >= learning_starts and (offline is not None or len(online) > 0):
-            metrics = agent.update(sampler.sample(agent.sample_size, rng))
+            metrics = agent.update(sampler.sample(agent.sample_size, rng, obs_keys))
         if reward.maybe_update(step, [b for b in (online, offline) if b is not None]):
             metrics = {**metrics, **reward.last_metrics}
         bar.update(1)
