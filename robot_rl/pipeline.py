@@ -42,7 +42,8 @@ class PipelineConfig:
     agent_obs: str = "state"
     pretrain_agent: str = "calql"
     pretrain_steps: int = 5_000
-    pretrain: dict[str, Any] = field(default_factory=dict)  # agent config overrides
+    # agent config overrides; LayerNorm critics so WSRL can start from the Cal-QL critic
+    pretrain: dict[str, Any] = field(default_factory=lambda: {"layer_norm": True})
     # online fine-tuning
     method: str = "wsrl"
     env_steps: int = 8_000
@@ -69,16 +70,21 @@ class Stages:
         )
 
     def run(
-        self, name: str, settings: dict[str, Any], deps: list[str], fn: Callable[[], Any]
+        self, name: str, settings: dict[str, Any], deps: list[str], fn: Callable[[bool], Any]
     ) -> Any:
+        """Run ``fn(fresh)`` unless already done with the same digest. ``fresh`` is False when a
+        run with this digest was started and interrupted: the stage resumes, not restarts."""
         digest = _digest({"settings": settings, "deps": [self.state[d]["digest"] for d in deps]})
-        prev = self.state.get(name)
-        if prev and prev.get("digest") == digest and prev.get("done"):
+        prev = self.state.get(name) or {}
+        if prev.get("digest") == digest and prev.get("done"):
             print(f"[pipeline] {name}: up to date, skipped")
             return prev.get("result")
-        print(f"[pipeline] {name}: running")
+        fresh = prev.get("digest") != digest
+        print(f"[pipeline] {name}: {'running' if fresh else 'resuming'}")
+        self.state[name] = {"digest": digest, "done": False}
+        atomic_write_json(self.state_path, self.state)
         t0 = time.perf_counter()
-        result = fn()
+        result = fn(fresh)
         self.state[name] = {
             "digest": digest,
             "done": True,
@@ -114,7 +120,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     data = root / "data"
     t_start = time.perf_counter()
 
-    def collect_stage() -> Any:
+    def collect_stage(fresh: bool) -> Any:
         from robot_rl.envs.collect import collect
 
         return collect(
@@ -149,17 +155,17 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
                 "queries": cfg.queries,
             },
             ["collect"],
-            lambda: _label(cfg, data, mode),
+            lambda fresh: _label(cfg, data, mode),
         )
         reward_ckpt = root / f"reward-{cfg.reward}"
         st.run(
             "train_reward",
             {"kind": cfg.reward, "steps": cfg.classifier_steps},
             ["label"],
-            lambda: _train_reward(cfg, data, reward_ckpt),
+            lambda fresh: _train_reward(cfg, data, reward_ckpt),
         )
 
-        def relabel_stage() -> str:
+        def relabel_stage(fresh: bool) -> str:
             from robot_rl.rewards.relabel import relabel_dataset
 
             return relabel_dataset(data, reward_ckpt, progress=cfg.progress)
@@ -181,7 +187,13 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         eval=EvalConfig(every=0, episodes=cfg.eval_episodes, video=True),
         progress=cfg.progress,
     )
-    st.run("pretrain", dataclasses.asdict(pcfg), deps, lambda: str(pretrain(pcfg)))
+    # A changed config restarts the stage's run directory; an interrupted one resumes it.
+    st.run(
+        "pretrain",
+        dataclasses.asdict(pcfg),
+        deps,
+        lambda fresh: str(pretrain(dataclasses.replace(pcfg, overwrite=fresh))),
+    )
 
     ft_dir = root / f"finetune-{cfg.method}"
     method = _method_settings(cfg)
@@ -206,9 +218,14 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         ),
         progress=cfg.progress,
     )
-    st.run("finetune", dataclasses.asdict(fcfg), ["pretrain"], lambda: str(finetune(fcfg)))
+    st.run(
+        "finetune",
+        dataclasses.asdict(fcfg),
+        ["pretrain"],
+        lambda fresh: str(finetune(dataclasses.replace(fcfg, overwrite=fresh))),
+    )
 
-    def evaluate_stage() -> dict[str, Any]:
+    def evaluate_stage(fresh: bool) -> dict[str, Any]:
         from robot_rl.cli.evaluate import EvaluateConfig
         from robot_rl.cli.evaluate import run as run_eval
 
