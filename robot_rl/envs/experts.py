@@ -11,6 +11,13 @@ import numpy as np
 from robot_rl.errors import UserError
 
 GAIN = 10.0  # action units per metre: Fetch moves 0.05 m per unit action, so 0.5 of the gap
+GRIP_SPEED = 0.032  # metres per step the gripper actually moves at action 1 (measured)
+# FetchSlide's puck (measured): friction decelerates it by SLIDE_DECEL m/step per step, and a
+# gripper starting from rest against it launches it at SLIDE_KICK x the gripper's speed.
+SLIDE_DECEL = 0.0016
+SLIDE_KICK = 1.35
+SLIDE_BEHIND = 0.05  # gripper-to-puck centre distance at the start of a strike
+SLIDE_AIM_SHORT = 0.01  # aim a little short: a second strike can fix short, never long
 KINDS = ("expert", "noisy", "play", "random")
 
 
@@ -31,12 +38,14 @@ class ScriptedPolicy:
         self.rng = np.random.default_rng(seed)
         self.phase = 0
         self.t = 0
-        self.slide_gain = 4.0
 
     def reset(self, env: Any) -> None:
         self.phase, self.t = 0, 0
         self.play_target: np.ndarray | None = None
         self.play_grip = 1.0
+        self.prev_obj: np.ndarray | None = None
+        self.strike_dir: np.ndarray | None = None
+        self.strike_t = 0
 
     def act(self, env: Any) -> np.ndarray:
         s = env.unwrapped.task_state()
@@ -102,10 +111,42 @@ class ScriptedPolicy:
         return np.append(_toward(grip, goal + (grip - obj)), -1.0)
 
     def _slide(self, s: dict) -> np.ndarray:
-        """The puck glides on a low-friction table: push it like the block, but slow down as
-        it nears the goal so its momentum does not carry it past."""
-        dist = float(np.linalg.norm(s["goal"][:2] - s["object"][:2]))
-        return self._push(s, max_speed=float(np.clip(self.slide_gain * dist, 0.25, 1.0)))
+        """Strike the puck once along the puck-to-goal line at the speed that lets friction stop
+        it on the goal (sliding distance = v^2 / 2 decel), then hold back; strike again if it
+        stops short. The strike starts from rest just behind the puck: no run-up, so the kick
+        stays close to the calibrated ratio."""
+        grip, obj, goal = s["grip"], s["object"], s["goal"]
+        vel = obj[:2] - self.prev_obj[:2] if self.prev_obj is not None else np.zeros(2)
+        self.prev_obj = obj.copy()
+        d = goal[:2] - obj[:2]
+        dist = float(np.linalg.norm(d))
+        if self.phase < 2 or self.strike_dir is None:
+            self.strike_dir = d / max(dist, 1e-6)
+        u = self.strike_dir
+        behind = np.array([*(obj[:2] - u * SLIDE_BEHIND), obj[2]])
+        if self.phase == 0:  # over the point behind the puck, rising first to clear it
+            if np.linalg.norm(grip[:2] - behind[:2]) < 0.006:
+                self.phase = 1
+            a = _toward(grip, behind + np.array([0, 0, 0.05]))
+            if grip[2] < obj[2] + 0.035 and np.dot(grip[:2] - obj[:2], u) > -0.03:
+                a[:2] = 0.0  # still low beside or in front of the puck: rise before moving
+            return np.append(a, -1.0)
+        if self.phase == 1:  # down to puck height, staying on the line
+            if grip[2] - obj[2] < 0.006 and np.linalg.norm(grip[:2] - behind[:2]) < 0.005:
+                self.phase, self.strike_t = 2, self.t
+            return np.append(_toward(grip, behind), -1.0)
+        if self.phase == 2:  # strike: gripper speed = wanted puck speed / kick ratio
+            speed = np.sqrt(2 * SLIDE_DECEL * max(dist - SLIDE_AIM_SHORT, 0.0)) / SLIDE_KICK
+            moving = np.linalg.norm(vel) > 0.5 * speed * SLIDE_KICK and self.t > self.strike_t
+            if moving or self.t - self.strike_t > 6:
+                self.phase = 3
+            lateral = (grip[:2] - obj[:2]) - np.dot(grip[:2] - obj[:2], u) * u
+            xy = u * speed / GRIP_SPEED - lateral * GAIN
+            return np.array([*np.clip(xy, -1, 1), (obj[2] - grip[2]) * GAIN, -1.0])
+        # glide: stay still; once the puck has stopped, strike again from behind it
+        if np.linalg.norm(vel) < 1e-4:
+            self.phase = 0
+        return np.array([0.0, 0.0, 0.0, -1.0])
 
     def _drawer(self, s: dict) -> np.ndarray:
         """Behind the handle bar (between bar and drawer front), then pull toward the robot."""

@@ -153,6 +153,10 @@ def _spec_str(spec) -> str:
 def finetune(cfg: FinetuneConfig) -> Path:
     """Online fine-tuning; returns the run directory."""
     validate(cfg)
+    # torch's optimisers import torch._dynamo lazily; doing that after MuJoCo has an EGL context
+    # segfaults (measured), and agents are built after the env here: import it first.
+    import torch._dynamo  # noqa: F401
+
     from robot_rl.data import Dataset, MixedSampler, ReplayBuffer
 
     init_info = read_checkpoint_info(cfg.init) if cfg.init else None
@@ -178,6 +182,13 @@ def finetune(cfg: FinetuneConfig) -> Path:
     rng = seed_everything(cfg.seed)
 
     reward = OnlineReward.build(cfg, device)
+    if reward.image_size is not None and reward.image_size != image_size:
+        if obs_mode != "state" and (init_info is not None or ds is not None):
+            raise UserError(
+                f"{cfg.reward}: the reward model sees {reward.image_size} px images, "
+                f"the agent {image_size} px; train both on the same image size"
+            )
+        image_size = reward.image_size  # a state agent: render at the reward model's size
     # The agent's keys, plus the reward model's (e.g. a state agent with a pixel classifier):
     # the env renders what either needs, and the buffer stores both so it can be relabelled.
     agent_keys = OBS_MODES.get(obs_mode, ())
@@ -209,13 +220,13 @@ def finetune(cfg: FinetuneConfig) -> Path:
         _, offline = load_offline_buffer(
             cfg.dataset,
             cfg.reward_key,
-            obs_keys,
+            store_keys,
             gamma,
             device,
             cfg.reward_scale,
             cfg.reward_bias,
             cfg.fail_reward,
-            progress=cfg.progress,
+            show_progress=cfg.progress,
         )
     online = ReplayBuffer(
         {k: full_spec[k] for k in store_keys},

@@ -41,6 +41,12 @@ class OnlineReward:
         self._candidates: list[dict[str, np.ndarray]] = []  # visited frames since last update
 
     @property
+    def image_size(self) -> int | None:
+        """Pixel size the model was trained on, if it looks at images."""
+        spec = self.model.model.obs_spec if self.model is not None else {}
+        return int(spec["pixels"].shape[0]) if "pixels" in spec else None
+
+    @property
     def uses_env_termination(self) -> bool:
         return self.model is None
 
@@ -57,7 +63,7 @@ class OnlineReward:
         if cfg.classifier.every > 0:
             from robot_rl.errors import UserError
             from robot_rl.rewards.classifier import ClassifierUpdater
-            from robot_rl.rewards.model_io import _config_from_json
+            from robot_rl.rewards.model_io import load_reward_config
             from robot_rl.rewards.train import goal_frames
 
             doc = read_reward_config(cfg.reward)
@@ -66,9 +72,7 @@ class OnlineReward:
                     f"{cfg.reward}: classifier.every > 0 needs a goal classifier, "
                     f"this is a {doc['kind']} model"
                 )
-            from robot_rl.rewards.classifier import ClassifierConfig
-
-            ccfg = _config_from_json(ClassifierConfig, doc["config"], f"{cfg.reward}/config.json")
+            ccfg = load_reward_config(cfg.reward)
             pos, neg = goal_frames(doc["provenance"]["dataset"], model.obs_keys)
             model.model.train()
             updater = ClassifierUpdater(model.model, ccfg, pos, neg, seed=cfg.seed)
@@ -88,11 +92,12 @@ class OnlineReward:
         self.model.model.eval()
         o, n = self._tensors(obs), self._tensors(next_obs)
         a = torch.as_tensor(np.asarray(action, np.float32)[None], device=self.device)
-        r = float(self.model.reward(o, a, n)[0])
         done = False
-        if self.is_classifier:  # the classifier's own success decision ends the episode
-            clf = self.model.model
-            done = bool(torch.sigmoid(clf(n))[0] > clf.threshold)
+        if self.is_classifier:  # one forward pass: the reward and the classifier's own success
+            r_t, success = self.model.model.score_and_success(n)
+            r, done = float(r_t[0]), bool(success[0])
+        else:
+            r = float(self.model.reward(o, a, n)[0])
         self.model.model.train(was_training)
         return r, done
 
@@ -129,25 +134,9 @@ class OnlineReward:
     def state_dict(self) -> dict[str, Any] | None:
         if self.updater is None:
             return None
-        u = self.updater
-        return {
-            "model": u.model.state_dict(),
-            "opt": u.opt.state_dict(),
-            "visited": u.visited,
-            "n_visited": u.n_visited,
-            "next": u._next,
-            "positives": u.positives,
-            "negatives": u.negatives,
-            "queries_used": u.queries_used,
-            "last_update": self._last_update,
-        }
+        return {"updater": self.updater.state_dict(), "last_update": self._last_update}
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
-        if not state or self.updater is None:
-            return
-        u = self.updater
-        u.model.load_state_dict(state["model"])
-        u.opt.load_state_dict(state["opt"])
-        u.visited, u.n_visited, u._next = state["visited"], state["n_visited"], state["next"]
-        u.positives, u.negatives = state["positives"], state["negatives"]
-        u.queries_used, self._last_update = state["queries_used"], state["last_update"]
+        if state and self.updater is not None:
+            self.updater.load_state_dict(state["updater"])
+            self._last_update = state["last_update"]

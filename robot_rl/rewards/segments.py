@@ -1,0 +1,128 @@
+"""Trajectory segments for preference learning: sample them from a dataset and load them as
+padded arrays ([N, L, ...] plus a mask for segments cut short by the episode end)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from robot_rl.data import Dataset, Episode
+from robot_rl.data.labels import Segment
+from robot_rl.errors import UserError
+
+
+@dataclass
+class Segments:
+    """N segments padded to L steps; step t holds (s_t, a_t) and the rewards of that step."""
+
+    obs: dict[str, np.ndarray]  # [N, L, ...]
+    action: np.ndarray  # [N, L, A] float32
+    mask: np.ndarray  # [N, L] float32: 1 on real steps, 0 on padding
+    rewards: dict[str, np.ndarray] = field(default_factory=dict)  # column -> [N, L] float32
+
+    def __len__(self) -> int:
+        return int(self.mask.shape[0])
+
+    def take(self, idx: np.ndarray) -> Segments:
+        return Segments(
+            {k: v[idx] for k, v in self.obs.items()},
+            self.action[idx],
+            self.mask[idx],
+            {k: v[idx] for k, v in self.rewards.items()},
+        )
+
+
+@dataclass
+class SegmentPairs:
+    """Labelled pairs: ``preference`` = P(a better) in [0, 1] (0.5 = tie)."""
+
+    a: Segments
+    b: Segments
+    preference: np.ndarray  # [N] float32
+
+    def __len__(self) -> int:
+        return int(self.preference.shape[0])
+
+    def take(self, idx: np.ndarray) -> SegmentPairs:
+        return SegmentPairs(self.a.take(idx), self.b.take(idx), self.preference[idx])
+
+
+class EpisodeCache:
+    """Loads each episode of a dataset once (segments of one episode are read many times)."""
+
+    def __init__(self, dataset: Dataset | str | Path):
+        self.dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
+        self._eps: dict[int, Episode] = {}
+        self._lengths: dict[int, int] | None = None
+
+    def __getitem__(self, episode_id: int) -> Episode:
+        if episode_id not in self._eps:
+            self._eps[episode_id] = self.dataset.load(episode_id)
+        return self._eps[episode_id]
+
+    @property
+    def lengths(self) -> dict[int, int]:
+        if self._lengths is None:
+            ids = self.dataset.episode_ids
+            self._lengths = {i: self.dataset.episode_length(i) for i in ids}
+        return self._lengths
+
+
+def sample_segments(
+    cache: EpisodeCache, n: int, length: int, rng: np.random.Generator
+) -> list[Segment]:
+    """``n`` segments of ``length`` steps (shorter when an episode is shorter), uniform over
+    episodes then over start steps."""
+    lengths = cache.lengths
+    if not lengths:
+        raise UserError(f"{cache.dataset.root}: the dataset has no episodes")
+    ids = np.array(sorted(lengths))
+    out = []
+    for ep in rng.choice(ids, size=n):
+        t = lengths[int(ep)]
+        seg_len = min(length, t)
+        out.append(Segment(int(ep), int(rng.integers(0, t - seg_len + 1)), seg_len))
+    return out
+
+
+def sample_pairs(
+    cache: EpisodeCache, n: int, length: int, rng: np.random.Generator
+) -> list[tuple[Segment, Segment]]:
+    a, b = sample_segments(cache, n, length, rng), sample_segments(cache, n, length, rng)
+    return list(zip(a, b))
+
+
+def load_segments(
+    cache: EpisodeCache,
+    segments: list[Segment],
+    obs_keys: tuple[str, ...],
+    length: int,
+    reward_keys: tuple[str, ...] = (),
+) -> Segments:
+    """Gather segments into padded arrays [N, L, ...]; UserError naming a bad segment."""
+    spec = cache.dataset.meta.obs_spec
+    missing = [k for k in obs_keys if k not in spec]
+    if missing:
+        raise UserError(f"{cache.dataset.root}: no observation key(s) {missing} in meta.json")
+    n, a_dim = len(segments), cache.dataset.meta.action_spec.dim
+    obs = {k: np.zeros((n, length, *spec[k].shape), np.dtype(spec[k].dtype)) for k in obs_keys}
+    action = np.zeros((n, length, a_dim), np.float32)
+    mask = np.zeros((n, length), np.float32)
+    rewards = {k: np.zeros((n, length), np.float32) for k in reward_keys}
+    for i, seg in enumerate(segments):
+        ep = cache[seg.episode]
+        end = seg.start + min(seg.length, length)
+        if seg.start < 0 or seg.length < 1 or end > ep.length:
+            raise UserError(f"segment {seg} does not fit episode {seg.episode} ({ep.length} steps)")
+        m = end - seg.start
+        for k in obs_keys:
+            obs[k][i, :m] = ep.obs[k][seg.start : end]
+        action[i, :m] = ep.action[seg.start : end]
+        mask[i, :m] = 1.0
+        for k in reward_keys:
+            if k not in ep.rewards:
+                raise UserError(f"episode {seg.episode} has no column {k!r}")
+            rewards[k][i, :m] = ep.rewards[k][seg.start : end]
+    return Segments(obs, action, mask, rewards)
