@@ -17,6 +17,8 @@ import numpy as np
 
 from robot_rl.data.format import atomic_write
 
+STAGE_ORDER = ["collect", "label", "train_reward", "relabel", "pretrain", "finetune", "evaluate"]
+
 
 def _fig_to_img(fig: Any, alt: str) -> str:
     import matplotlib.pyplot as plt
@@ -136,7 +138,10 @@ def write_report(root: Path, cfg: Any, stages: dict[str, Any]) -> Path:
     ev = stages.get("evaluate", {}).get("result") or {}
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{s.get('seconds', 0):.0f} s</td></tr>"
-        for name, s in stages.items()
+        for name, s in sorted(
+            stages.items(),
+            key=lambda kv: STAGE_ORDER.index(kv[0]) if kv[0] in STAGE_ORDER else len(STAGE_ORDER),
+        )
     )
     succ = "".join(
         f"<tr><td>{k}</td><td>{v.get('eval/success_rate', float('nan')):.2f}</td>"

@@ -149,9 +149,3 @@ def frozen(module: nn.Module) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
-
-
-def compile_modules(*modules: nn.Module) -> None:
-    """torch.compile each module in place (`Module.compile` keeps state_dict keys unchanged)."""
-    for m in modules:
-        m.compile(dynamic=False)

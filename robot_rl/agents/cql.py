@@ -14,9 +14,7 @@ from torch import nn
 from robot_rl.agents import losses
 from robot_rl.agents.common import (
     EncoderConfig,
-    compile_modules,
     encode_batch,
-    frozen,
     load_optimizer_state,
     make_adam,
     make_encoder,
@@ -79,8 +77,6 @@ class CQL:
         self.critic = CriticEnsemble(f, a, cfg.hidden_dims, cfg.num_qs, cfg.layer_norm)
         self.critic = self.critic.to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        if cfg.compile:
-            compile_modules(self.critic, self.critic_target)
         init = math.log(cfg.init_temperature)
         self.log_alpha = nn.Parameter(torch.tensor(init, device=self.device))
         # Lagrange multiplier of the CQL penalty (used only with lagrange=True).
@@ -93,6 +89,10 @@ class CQL:
         self.alpha_opt = make_adam([self.log_alpha], cfg.temperature_lr)
         self.cql_alpha_opt = make_adam([self.log_cql_alpha], cfg.lagrange_lr)
 
+        # torch.compile the loss computation (forward and backward graphs), not the modules, so
+        # state_dict keys stay the same.
+        self._loss_fn = torch.compile(self._losses) if cfg.compile else self._losses
+
     @property
     def sample_size(self) -> int:
         return self.cfg.batch_size
@@ -101,9 +101,24 @@ class CQL:
         return policy_act(self.encoder, self.actor, self.obs_spec, obs, deterministic, self.device)
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        cfg, n, b = self.cfg, self.cfg.cql_n_actions, len(batch)
-        if cfg.calibrate and batch.mc_return is None:
+        if self.cfg.calibrate and batch.mc_return is None:
             raise UserError("cal-ql (calibrate=True) needs batch.mc_return: load MC returns")
+        total, metrics = self._loss_fn(batch)
+        opts = self._optimizers()
+        for opt in opts.values():
+            opt.zero_grad(set_to_none=True)
+        total.backward()  # the losses touch disjoint parameters: one backward for all
+        self.critic_opt.step()
+        self.actor_opt.step()
+        self.alpha_opt.step()
+        if self.cfg.lagrange:
+            self.cql_alpha_opt.step()
+        soft_update(self.critic_target, self.critic, self.cfg.tau)
+        return metrics
+
+    def _losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Critic (TD + CQL), actor, temperature (and Lagrange) losses summed, and the metrics."""
+        cfg, n, b = self.cfg, self.cfg.cql_n_actions, len(batch)
         feat, next_feat = encode_batch(self.encoder, batch.obs, batch.next_obs, cfg.augment)
         feat_d = feat.detach()
         alpha = self.log_alpha.exp().detach()
@@ -134,7 +149,7 @@ class CQL:
         q_all = self.critic(feat, all_act)  # [M, 1+3N, B]
         q_data = q_all[:, 0]  # [M, B]
         q_rand, q_cur, q_nxt = q_all[:, 1:].split(n, dim=1)  # each [M, N, B]
-        if batch.mc_return is not None and cfg.calibrate:
+        if cfg.calibrate and batch.mc_return is not None:
             q_cur = losses.calql_lower_bound(q_cur, batch.mc_return)
             q_nxt = losses.calql_lower_bound(q_nxt, batch.mc_return)
         td = losses.td_loss(q_data, target)
@@ -143,35 +158,21 @@ class CQL:
         )  # [M]
         if cfg.lagrange:
             cql_alpha = self.log_cql_alpha.exp().clamp(0.0, 1e6)
-            cql_term = (cql_alpha.detach() * (gap - cfg.target_action_gap)).sum()
+            critic_loss = td + (cql_alpha.detach() * (gap - cfg.target_action_gap)).sum()
             lagrange_loss = -(cql_alpha * (gap.detach() - cfg.target_action_gap)).mean()
         else:
-            cql_alpha = torch.tensor(cfg.cql_alpha, device=self.device)
-            cql_term = cfg.cql_alpha * gap.sum()
-            lagrange_loss = None
-        critic_loss = td + cql_term
+            cql_alpha = torch.full((), cfg.cql_alpha, device=feat.device)
+            critic_loss = td + cfg.cql_alpha * gap.sum()
+            lagrange_loss = torch.zeros((), device=feat.device)
 
-        # SAC actor on detached features; the critic acts as a constant function here.
+        # SAC actor on detached features; the critic's weights act as constants here.
         new_act, new_logp = self.actor.sample(feat_d)  # [B, A], [B]
-        with frozen(self.critic):
-            q_new = self.critic(feat_d, new_act)  # [M, B]
+        q_new = self.critic(feat_d, new_act, detach_params=True)  # [M, B]
         actor_loss = losses.sac_actor_loss(q_new, new_logp, alpha, reduce="min")
         alpha_loss = losses.temperature_loss(self.log_alpha, new_logp, self.target_entropy)
 
-        opts = self._optimizers()
-        for opt in opts.values():
-            opt.zero_grad(set_to_none=True)
-        total = critic_loss + actor_loss + alpha_loss
-        if lagrange_loss is not None:
-            total = total + lagrange_loss
-        total.backward()  # the losses touch disjoint parameters
-        self.critic_opt.step()
-        self.actor_opt.step()
-        self.alpha_opt.step()
-        if lagrange_loss is not None:
-            self.cql_alpha_opt.step()
-        soft_update(self.critic_target, self.critic, cfg.tau)
-        return {
+        total = critic_loss + actor_loss + alpha_loss + lagrange_loss
+        return total, {
             "critic/loss": critic_loss.detach(),
             "critic/td_loss": td.detach(),
             "cql/gap": gap.detach().mean(),

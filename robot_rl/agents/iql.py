@@ -13,7 +13,6 @@ import torch
 from robot_rl.agents import losses
 from robot_rl.agents.common import (
     EncoderConfig,
-    compile_modules,
     encode_batch,
     load_optimizer_state,
     make_adam,
@@ -68,8 +67,6 @@ class IQL:
         self.critic = CriticEnsemble(f, a, cfg.hidden_dims, cfg.num_qs, cfg.layer_norm)
         self.critic = self.critic.to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        if cfg.compile:
-            compile_modules(self.critic, self.critic_target)
         self.value = MLP(f, cfg.hidden_dims, 1, layer_norm=cfg.layer_norm).to(self.device)
         # The critic loss alone trains the encoder; V and the actor see detached features.
         self.critic_opt = make_adam(
@@ -84,6 +81,10 @@ class IQL:
                 self.actor_opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, n) / n))
             )
 
+        # torch.compile the loss computation (forward and backward graphs), not the modules, so
+        # state_dict keys stay the same.
+        self._loss_fn = torch.compile(self._losses) if cfg.compile else self._losses
+
     @property
     def sample_size(self) -> int:
         return self.cfg.batch_size
@@ -92,6 +93,20 @@ class IQL:
         return policy_act(self.encoder, self.actor, self.obs_spec, obs, deterministic, self.device)
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        total, metrics = self._loss_fn(batch)
+        # The three losses touch disjoint parameters: one backward for all of them.
+        for opt in (self.critic_opt, self.value_opt, self.actor_opt):
+            opt.zero_grad(set_to_none=True)
+        total.backward()
+        for opt in (self.critic_opt, self.value_opt, self.actor_opt):
+            opt.step()
+        if self.actor_sched is not None:
+            self.actor_sched.step()
+        soft_update(self.critic_target, self.critic, self.cfg.tau)
+        return metrics
+
+    def _losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Sum of the V, actor and Q losses, and the metrics."""
         cfg = self.cfg
         feat, next_feat = encode_batch(self.encoder, batch.obs, batch.next_obs, cfg.augment)
         feat_d = feat.detach()
@@ -116,16 +131,7 @@ class IQL:
         q = self.critic(feat, batch.action)  # [M, B]
         mask = 1.0 - batch.terminated
         critic_loss = losses.iql_critic_loss(q, batch.reward, mask, next_v, cfg.discount)
-        # The three losses touch disjoint parameters: one backward for all of them.
-        for opt in (self.critic_opt, self.value_opt, self.actor_opt):
-            opt.zero_grad(set_to_none=True)
-        (critic_loss + value_loss + actor_loss).backward()
-        for opt in (self.critic_opt, self.value_opt, self.actor_opt):
-            opt.step()
-        if self.actor_sched is not None:
-            self.actor_sched.step()
-        soft_update(self.critic_target, self.critic, cfg.tau)
-        return {
+        return critic_loss + value_loss + actor_loss, {
             "critic/loss": critic_loss.detach(),
             "value/loss": value_loss.detach(),
             "actor/loss": actor_loss.detach(),

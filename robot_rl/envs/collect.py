@@ -83,8 +83,6 @@ def _policy(task: str, comp: Component, seed: int):
     if comp.kind == "checkpoint":
         key = ("ckpt", comp.checkpoint)
         if key not in _CACHE:
-            import torch._dynamo  # noqa: F401  (before any EGL context: see training/online.py)
-
             from robot_rl.training.checkpoint import load_agent
 
             _CACHE[key] = load_agent(comp.checkpoint)[0]

@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import atexit
+import contextlib
 import weakref
 from typing import Any
 
@@ -35,6 +36,15 @@ except ImportError:
 # runs before it (atexit is last-in, first-out).
 _LIVE: weakref.WeakSet[RobotTaskEnv] = weakref.WeakSet()
 _HOOKED = False
+
+
+def _load_triton_first() -> None:
+    """torch's optimisers import torch._dynamo, which loads triton and its LLVM; loading that
+    after Mesa's EGL (and its own LLVM) segfaults the process (measured: an Adam built after a
+    first frame crashes). Loading triton before the first EGL context avoids it (0.25 s)."""
+    # CPU-only torch builds come without triton: nothing to clash with then.
+    with contextlib.suppress(ImportError):
+        import triton  # noqa: F401
 
 
 def _close_renderers() -> None:
@@ -201,6 +211,7 @@ class RobotTaskEnv(gym.Env):
         r = self._renderers.get(size)
         if r is None:
             global _HOOKED
+            _load_triton_first()
             r = self._renderers[size] = mujoco.Renderer(self.model, size, size)
             if not _HOOKED:
                 atexit.register(_close_renderers)

@@ -153,10 +153,6 @@ def _spec_str(spec) -> str:
 def finetune(cfg: FinetuneConfig) -> Path:
     """Online fine-tuning; returns the run directory."""
     validate(cfg)
-    # torch's optimisers import torch._dynamo lazily; doing that after MuJoCo has an EGL context
-    # segfaults (measured), and agents are built after the env here: import it first.
-    import torch._dynamo  # noqa: F401
-
     from robot_rl.data import Dataset, MixedSampler, ReplayBuffer
 
     init_info = read_checkpoint_info(cfg.init) if cfg.init else None

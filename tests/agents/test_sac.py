@@ -296,3 +296,14 @@ def test_compile_failure_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) ->
         metrics = agent.update(make_batch(STATE, agent.sample_size))
     assert agent._compile_failed
     assert torch.isfinite(torch.stack(list(metrics.values()))).all()
+
+
+def test_init_from_copies_the_pixel_encoder() -> None:
+    torch.manual_seed(3)
+    cfg = CQLConfig(hidden_dims=(32, 32), batch_size=4, num_qs=2, layer_norm=True)
+    cql = CQL(cfg, PIXELS, ACT, CPU)
+    cql.update(make_batch(PIXELS, 4))
+    sac = SAC(rlpd_config(hidden_dims=(32, 32), batch_size=4, num_qs=4), PIXELS, ACT, CPU)
+    init_from_checkpoint_state(sac, cql.state_dict(), cql.cfg, PIXELS)
+    obs = {"pixels": np.full((2, 64, 64, 3), 90, np.uint8), "proprio": np.ones((2, 3), np.float32)}
+    np.testing.assert_allclose(sac.act(obs), cql.act(obs), rtol=1e-6, atol=1e-6)

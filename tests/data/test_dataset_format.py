@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_tiny_dataset, tiny_episode, tiny_meta
+from tinydata import make_tiny_dataset, tiny_episode, tiny_meta
 
 from robot_rl.data import Dataset, DatasetMeta, DatasetWriter, Episode
 from robot_rl.data import format as fmt

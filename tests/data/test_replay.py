@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_episode, tiny_meta
+from tinydata import tiny_episode, tiny_meta
 
 from robot_rl.data import Dataset, Episode, MixedSampler, ReplayBuffer, mc_returns
 from robot_rl.errors import UserError

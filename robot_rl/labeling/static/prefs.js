@@ -30,7 +30,7 @@ function tick() {
 }
 
 function describe(seg) {
-  return `episode ${seg.episode}, steps ${seg.start}–${seg.start + seg.length}`;
+  return `episode ${seg.episode}, frames ${seg.start}–${seg.start + seg.length}`;
 }
 
 function applyNext(doc) {

@@ -1,0 +1,120 @@
+"""The main job, measured: wall-clock of `robot-rl pipeline` (defaults) on this machine and the
+simulator's success of its final policy; then the same pipeline on the simulator's reward, for
+the success gap of learning the reward.
+
+    python scripts/bench_pipeline.py            # the defaults (targets: <= 20 min, >= 80%)
+    python scripts/bench_pipeline.py --quick    # tiny budgets: exercises the same code
+
+Each variant runs `robot-rl pipeline` in a subprocess, in a fresh directory (a benchmark must
+not reuse artifacts), and the figures are read from the run's summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import machine_info, print_table, write_json  # noqa: E402
+
+QUICK = [
+    "episodes=16",
+    "positives=20",
+    "negatives=60",
+    "classifier_steps=30",
+    "workers=2",
+    "pretrain_steps=200",
+    "env_steps=400",
+    "warmup_steps=100",
+    "eval_episodes=3",
+    "eval_every=200",
+    "classifier_every=200",
+]
+
+
+def run(out: Path, overrides: list[str]) -> dict:
+    if out.exists():
+        shutil.rmtree(out)
+    t0 = time.perf_counter()
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "robot_rl.cli.main",
+            "pipeline",
+            f"out={out}",
+            "progress=false",
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"pipeline failed ({out}):\n{p.stderr[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    stages = json.loads((out / "stages.json").read_text())
+    return {
+        "wall_clock_s": round(wall, 1),
+        **summary,
+        "stage_seconds": {k: v.get("seconds") for k, v in stages.items()},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default="runs/bench_pipeline")
+    ap.add_argument("--skip-env-reward", action="store_true", help="only the learned reward")
+    ap.add_argument("overrides", nargs="*", help="extra pipeline overrides, e.g. task=zone")
+    args = ap.parse_args()
+    extra = (QUICK if args.quick else []) + args.overrides
+    root = Path(args.out) / ("quick" if args.quick else "full")
+    results = {"learned": run(root / "learned", extra)}
+    if not args.skip_env_reward:
+        results["env"] = run(root / "env", [*extra, "reward=env"])
+    rows = []
+    for name, r in results.items():
+        rows.append(
+            [
+                name,
+                r["task"],
+                f"{r['wall_clock_s'] / 60:.1f}",
+                f"{r['success_pretrained']:.2f}",
+                f"{r['success_finetuned']:.2f}",
+            ]
+        )
+    print_table(
+        "robot-rl pipeline" + (" (--quick)" if args.quick else ""),
+        ["reward", "task", "minutes", "success pre-trained", "success fine-tuned"],
+        rows,
+    )
+    gap = None
+    if "env" in results:
+        gap = results["env"]["success_finetuned"] - results["learned"]["success_finetuned"]
+        print(f"success gap (simulator reward - learned reward): {gap:+.2f}")
+    learned = results["learned"]
+    print(
+        f"targets: wall-clock <= 20 min (got {learned['wall_clock_s'] / 60:.1f}), "
+        f"final success >= 0.80 (got {learned['success_finetuned']:.2f})"
+    )
+    write_json(
+        "bench_pipeline",
+        {
+            "quick": args.quick,
+            "overrides": extra,
+            "results": results,
+            "success_gap": gap,
+            "machine": machine_info(),
+            "targets": {"minutes": 20, "success": 0.8},
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

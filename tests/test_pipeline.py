@@ -1,0 +1,119 @@
+"""The main job end to end on tiny budgets: every stage runs, a re-run skips them all, the HTML
+report renders in a real browser, and a Hydra sweep runs locally in parallel."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robot_rl.pipeline import PipelineConfig, run_pipeline
+
+TINY = dict(
+    episodes=8,
+    workers=1,
+    image_size=32,
+    positives=8,
+    negatives=24,
+    classifier_steps=5,
+    pretrain_steps=20,
+    env_steps=60,
+    warmup_steps=20,
+    eval_episodes=1,
+    eval_every=60,
+    classifier_every=30,
+    utd_ratio=1,
+    progress=False,
+    device="cpu",
+    pretrain={"layer_norm": True, "hidden_dims": [32, 32], "batch_size": 16},
+    finetune={"hidden_dims": [32, 32], "batch_size": 16, "num_qs": 2},
+)
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pipeline") / "run"
+    run_pipeline(PipelineConfig(out=str(out), **TINY))
+    return out
+
+
+@pytest.mark.slow
+def test_pipeline_runs_every_stage_and_skips_them_on_rerun(pipeline_run, capsys):
+    stages = json.loads((pipeline_run / "stages.json").read_text())
+    assert set(stages) == {
+        "collect",
+        "label",
+        "train_reward",
+        "relabel",
+        "pretrain",
+        "finetune",
+        "evaluate",
+    }
+    assert all(s["done"] for s in stages.values())
+    summary = json.loads((pipeline_run / "summary.json").read_text())
+    assert 0.0 <= summary["success_finetuned"] <= 1.0
+    run_pipeline(PipelineConfig(out=str(pipeline_run), **TINY))
+    out = capsys.readouterr().out
+    assert out.count("up to date, skipped") == 7
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh --test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=args)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto((pipeline_run / "report.html").as_uri())
+        assert "robot_rl pipeline: push" in page.inner_text("h1")
+        images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+        assert len(images) >= 2 and all(w > 100 for w in images)  # plots decoded, not broken
+        assert page.locator("video").count() == 2
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_local_parallel_sweep(tiny_state_dataset, tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "robot_rl.cli.main",
+        "pretrain",
+        "-m",
+        f"dataset={tiny_state_dataset}",
+        "agent=bc",
+        "seed=0,1",
+        "steps=10",
+        "eval.episodes=0",
+        "agent.hidden_dims=[16,16]",
+        "agent.batch_size=8",
+        "progress=false",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    runs = sorted(d.name for d in (tmp_path / "sweep").iterdir() if d.is_dir())
+    assert runs == ["bc-s0-0", "bc-s1-1"]
+    for r in runs:
+        assert (tmp_path / "sweep" / r / "checkpoint" / "agent.pt").exists()
