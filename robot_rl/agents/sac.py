@@ -24,7 +24,7 @@ from robot_rl.agents.common import (
     soft_update,
 )
 from robot_rl.errors import UserError
-from robot_rl.networks.ensemble import CriticEnsemble, EnsembleLayerNorm
+from robot_rl.networks.ensemble import CriticEnsemble, EnsembleLayerNorm, EnsembleLinear
 from robot_rl.networks.policies import TanhGaussianPolicy
 from robot_rl.types import ActionSpec, Batch, ObsSpec
 
@@ -105,7 +105,8 @@ def subset_q(
     flat = idx.reshape(-1)  # [G*K]
     x = torch.cat([features, action], dim=-1)  # [G, b, F+A]
     x = x.unsqueeze(1).expand(g, k, b, x.shape[-1]).reshape(g * k, b, x.shape[-1])
-    for linear, norm in zip(critic.linears, critic.norms):
+    linears: list[EnsembleLinear] = list(critic.linears)  # type: ignore[arg-type]
+    for linear, norm in zip(linears, critic.norms):
         x = torch.baddbmm(linear.bias[flat], x, linear.weight[flat])  # [G*K, b, H]
         if isinstance(norm, EnsembleLayerNorm):
             x = F.layer_norm(x, (norm.dim,), eps=norm.eps)

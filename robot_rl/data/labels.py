@@ -165,13 +165,30 @@ class LabelStore:
 
         self._update(GOALS_FILE, ("frames", "images"), apply)
 
-    def remove_frame_labels(self, keys: list[tuple[int, int]]) -> None:
-        drop = set(keys)
+    def revert_frame_labels(
+        self, written: list[FrameLabel], previous: dict[tuple[int, int], FrameLabel | None]
+    ) -> int:
+        """Undo ``written``: frames still holding exactly those entries (same ``by`` and ``at``)
+        get ``previous`` back; a frame relabelled since by someone else is kept. Returns the
+        number of frames reverted."""
+        mine = {(w.episode, w.frame): w for w in written}
+        reverted = [0]
 
         def apply(doc: dict) -> None:
-            doc["frames"] = [d for d in doc["frames"] if (d["episode"], d["frame"]) not in drop]
+            kept, restored = [], []
+            for d in doc["frames"]:
+                key = (d.get("episode"), d.get("frame"))
+                w = mine.get(key)
+                if w is not None and (d.get("at"), d.get("by")) == (w.at, w.by):
+                    if previous.get(key) is not None:
+                        restored.append(asdict(previous[key]))
+                    reverted[0] += 1
+                else:
+                    kept.append(d)
+            doc["frames"] = kept + restored
 
         self._update(GOALS_FILE, ("frames", "images"), apply)
+        return reverted[0]
 
     def add_image_labels(self, labels: list[ImageLabel]) -> None:
         stamp = now()
@@ -215,20 +232,18 @@ class LabelStore:
 
         self._update(PREFS_FILE, ("pairs",), apply)
 
-    def remove_last_preference(self, by: str | None = None) -> PreferencePair | None:
-        """Undo: drop the most recent pair (optionally the most recent one by ``by``)."""
-        removed: list[dict] = []
+    def remove_preference(self, pair: PreferencePair) -> bool:
+        """Undo exactly ``pair`` (same segments, ``by`` and ``at``); False if it is gone."""
+        target = (asdict(pair.a), asdict(pair.b), pair.by, pair.at)
+        found = [False]
 
         def apply(doc: dict) -> None:
             for i in range(len(doc["pairs"]) - 1, -1, -1):
-                if by is None or doc["pairs"][i].get("by") == by:
-                    removed.append(doc["pairs"].pop(i))
+                d = doc["pairs"][i]
+                if (d.get("a"), d.get("b"), d.get("by"), d.get("at")) == target:
+                    doc["pairs"].pop(i)
+                    found[0] = True
                     return
 
         self._update(PREFS_FILE, ("pairs",), apply)
-        if not removed:
-            return None
-        d = removed[0]
-        return PreferencePair(
-            Segment(**d["a"]), Segment(**d["b"]), d["preference"], d["by"], d["at"]
-        )
+        return found[0]

@@ -89,6 +89,10 @@ class RobotTaskEnv(gym.Env):
             self._drawer_qpos = self.model.jnt_qposadr[jid]
             self._drawer_qvel = self.model.jnt_dofadr[jid]
             self._handle = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, "drawer_handle")
+            self._cabinet = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "cabinet")
+            self._cabinet_pos = self.model.body_pos[self._cabinet].copy()
+        fingers = [f"robot0:{s}_gripper_finger_joint" for s in "lr"]
+        self._finger_qpos = [self.model.jnt_qposadr[self.model.joint(j).id] for j in fingers]
         self._renderers: dict[int, mujoco.Renderer] = {}
         _LIVE.add(self)
         self._camera = mujoco.MjvCamera()
@@ -116,7 +120,7 @@ class RobotTaskEnv(gym.Env):
         s: dict[str, Any] = {
             "grip": fo["observation"][:3].copy(),
             "goal": self.sim.goal.copy(),
-            "fingers": float(self.data.qpos[-2:].sum()),
+            "fingers": float(self.data.qpos[self._finger_qpos].sum()),
         }
         if self.info.fetch["has_object"]:
             s["object"] = fo["observation"][3:6].copy()
@@ -131,6 +135,9 @@ class RobotTaskEnv(gym.Env):
             opening = float(self.data.qpos[self._drawer_qpos])
             return opening >= DRAWER_OPEN, -max(DRAWER_OPEN - opening, 0.0)
         fo = self.sim._get_obs()
+        if self.info.pixel_success_only:  # success is exactly "block centre inside the zone"
+            d = float(np.linalg.norm(fo["achieved_goal"][:2] - self.sim.goal[:2]))
+            return d < self.info.marker_radius, -d
         d = float(np.linalg.norm(fo["achieved_goal"] - self.sim.goal))
         return bool(d < self.info.fetch["distance_threshold"]), -d
 
@@ -138,13 +145,38 @@ class RobotTaskEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.sim.reset(seed=seed)
-        if self.info.drawer:
+        if self.info.drawer:  # the cabinet stands somewhere else each episode
+            shift = self.sim.np_random.uniform([-0.03, -0.08], [0.03, 0.08])
+            self.model.body_pos[self._cabinet, :2] = self._cabinet_pos[:2] + shift
             self.data.qpos[self._drawer_qpos] = self.sim.np_random.uniform(0.0, 0.03)
             self.data.qvel[self._drawer_qvel] = 0.0
             mujoco.mj_forward(self.model, self.data)
         self._place_goal()
+        if self.info.pixel_success_only:
+            self._start_outside_zone()
         success, dense = self._progress()
         return self._obs(), {"success": success, "dense_reward": dense}
+
+    def _start_outside_zone(self) -> None:
+        """Resample the block (fixed zone) or the zone (random zone) until the block starts
+        clearly outside the zone: an episode must not begin solved."""
+        adr = self.model.jnt_qposadr[self.model.joint("object0:joint").id]
+        rng, centre = self.sim.np_random, self.sim.initial_gripper_xpos[:2]
+        clear = self.info.marker_radius + 0.04
+        def bad() -> bool:
+            xy = self.data.qpos[adr : adr + 2]
+            # Fetch keeps the block 0.1 m from the gripper's start; resampling must too
+            return bool(
+                np.linalg.norm(xy - self.sim.goal[:2]) < clear or np.linalg.norm(xy - centre) < 0.1
+            )
+
+        while bad():
+            if self.info.goal == "fixed":
+                self.data.qpos[adr : adr + 2] = centre + rng.uniform(-0.15, 0.15, 2)
+            else:
+                self.sim.goal[:2] = centre + rng.uniform(-0.15, 0.15, 2)
+                self._place_goal()
+        mujoco.mj_forward(self.model, self.data)
 
     def step(self, action: np.ndarray):
         action = np.clip(np.asarray(action, np.float32), -1.0, 1.0)

@@ -17,7 +17,7 @@ GRIP_SPEED = 0.032  # metres per step the gripper actually moves at action 1 (me
 SLIDE_DECEL = 0.0016
 SLIDE_KICK = 1.35
 SLIDE_BEHIND = 0.05  # gripper-to-puck centre distance at the start of a strike
-SLIDE_AIM_SHORT = 0.01  # aim a little short: a second strike can fix short, never long
+SLIDE_AIM_SHORT = 0.04  # aim a little short: a second strike can fix short, never long
 KINDS = ("expert", "noisy", "play", "random")
 
 

@@ -1,83 +1,126 @@
-"""MJCF scenes for the tasks: gymnasium-robotics' Fetch scenes, edited as text.
+"""Scene files: gymnasium-robotics' Fetch MJCF, edited as text and cached on disk.
 
-Every scene gets a flat goal marker on the table (a disc with no collision) and the floating red
-goal sphere made invisible: the sphere disappears inside the block exactly at success, which an
-image classifier learns as a shortcut, while a flat marker stays visible around the block. The
-drawer scene adds a cabinet with a drawer on a slide joint and a handle post.
+Edits: Fetch's red goal sphere is made transparent (it vanishes inside the block exactly at
+success, a shortcut for image classifiers), a flat goal marker (a thin disc with no collision)
+is drawn on the table, and for the drawer task a cabinet with a sliding drawer and a bar handle
+replaces the block.
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
-FETCH_ASSETS = "envs/assets"
+TABLE_TOP = 0.4  # z of the table surface in every Fetch scene
 
-# A flat zone drawn on the table top (z = 0.4): contype/conaffinity 0, so it never collides.
-MARKER = (
-    '<geom name="goal_marker" type="cylinder" pos="1.3 0.75 0.4005" size="{r} 0.0005" '
-    'rgba="{rgba}" contype="0" conaffinity="0" group="0"/>'
-)
-
-DRAWER = """
-<body name="cabinet" pos="1.5 0.75 0.4">
-  <geom name="cabinet_back" type="box" pos="0.09 0 0.045" size="0.01 0.12 0.045" rgba="0.45 0.3 0.2 1"/>
-  <geom name="cabinet_left" type="box" pos="0 0.11 0.045" size="0.1 0.01 0.045" rgba="0.45 0.3 0.2 1"/>
-  <geom name="cabinet_right" type="box" pos="0 -0.11 0.045" size="0.1 0.01 0.045" rgba="0.45 0.3 0.2 1"/>
-  <geom name="cabinet_top" type="box" pos="0 0 0.095" size="0.1 0.12 0.005" rgba="0.45 0.3 0.2 1"/>
-  <body name="drawer" pos="0 0 0.03">
-    <joint name="drawer:joint" type="slide" axis="-1 0 0" range="0 0.15" damping="8" limited="true" armature="0.1" solreflimit="0.004 1"/>
-    <geom name="drawer_bottom" type="box" pos="0 0 -0.025" size="0.085 0.095 0.005" rgba="0.8 0.6 0.35 1" mass="0.5"/>
-    <geom name="drawer_front" type="box" pos="-0.09 0 0.005" size="0.008 0.1 0.035" rgba="0.85 0.65 0.4 1" mass="0.3"/>
-    <geom name="drawer_handle" type="capsule" fromto="-0.16 -0.04 0.02 -0.16 0.04 0.02" size="0.008" rgba="0.2 0.2 0.2 1" mass="0.05"/>
-    <geom name="drawer_handle_l" type="box" pos="-0.13 -0.04 0.02" size="0.032 0.005 0.005" rgba="0.2 0.2 0.2 1" mass="0.01"/>
-    <geom name="drawer_handle_r" type="box" pos="-0.13 0.04 0.02" size="0.032 0.005 0.005" rgba="0.2 0.2 0.2 1" mass="0.01"/>
-    <site name="drawer_handle" pos="-0.16 0 0.02" size="0.01" rgba="0 0 0 0"/>
-  </body>
-</body>
-"""
+# The drawer cabinet (metres). The drawer opens towards the robot (-x); its handle is a bar
+# parallel to the drawer face with a gap the closed gripper hooks into.
+CABINET_CENTRE = (1.48, 0.75)
+CABINET_HALF = (0.10, 0.14, 0.045)  # depth (x), width (y), height (z)
+WALL = 0.006
+HANDLE_GAP = 0.05  # drawer face to handle bar axis
+HANDLE_HALF_WIDTH = 0.055
+DRAWER_RANGE = 0.2
 
 
-def fetch_asset_dir() -> Path:
+def _fetch_assets() -> Path:
     import gymnasium_robotics
 
-    return Path(gymnasium_robotics.__file__).parent / FETCH_ASSETS
+    return Path(gymnasium_robotics.__file__).parent / "envs" / "assets"
 
 
-@functools.cache
-def scene_path(base: str, marker_radius: float, marker_rgba: str, drawer: bool) -> str:
-    """An edited copy of Fetch's ``<base>.xml`` (absolute asset paths), cached per process."""
-    assets = fetch_asset_dir()
-    xml = (assets / "fetch" / f"{base}.xml").read_text()
+def _cabinet_xml() -> str:
+    hx, hy, hz = CABINET_HALF
+    t = WALL
+    cx, cy = CABINET_CENTRE
+    wood = 'rgba="0.55 0.35 0.2 1"'
+    light = 'rgba="0.85 0.65 0.4 1"'
+    handle = 'rgba="0.15 0.3 0.8 1"'
+    walls = [  # (pos, size) in the cabinet frame; the front (-x) is open for the drawer
+        ((0, 0, -hz + t / 2), (hx, hy, t / 2)),
+        ((0, 0, hz - t / 2), (hx, hy, t / 2)),
+        ((hx - t / 2, 0, 0), (t / 2, hy, hz)),
+        ((0, -hy + t / 2, 0), (hx, t / 2, hz)),
+        ((0, hy - t / 2, 0), (hx, t / 2, hz)),
+    ]
+    # The drawer tray fits inside with 3 mm clearance on every side: it never touches the walls.
+    c = 0.003
+    dx, dy, dz = hx - t, hy - t - c, hz - t - c
+    tray = [
+        ((t / 2, 0, -dz + t / 2), (dx - t / 2, dy, t / 2)),  # bottom
+        ((dx - t / 2, 0, 0), (t / 2, dy, dz)),  # back
+        ((t / 2, -dy + t / 2, 0), (dx - t / 2, t / 2, dz)),  # sides
+        ((t / 2, dy - t / 2, 0), (dx - t / 2, t / 2, dz)),
+        ((-dx + t / 2, 0, 0), (t / 2, dy, dz)),  # front panel, flush with the cabinet front
+    ]
+    face = -dx  # outer face of the front panel, drawer frame
+    bar = face - HANDLE_GAP
+    w = HANDLE_HALF_WIDTH
+
+    def box(pos, size, rgba, extra=""):
+        p = " ".join(f"{v:.4f}" for v in pos)
+        s = " ".join(f"{v:.4f}" for v in size)
+        return f'<geom type="box" pos="{p}" size="{s}" {rgba} {extra}/>'
+
+    lines = [f'<body name="cabinet" pos="{cx} {cy} {TABLE_TOP + hz}">']
+    lines += [box(p, s, wood) for p, s in walls]
+    lines.append(f'<body name="drawer" pos="{-hx + dx} 0 0">')
+    lines.append(
+        f'<joint name="drawer:joint" type="slide" axis="-1 0 0" range="0 {DRAWER_RANGE}"'
+        ' damping="8" frictionloss="0.5" armature="0.05"/>'
+    )
+    lines += [box(p, s, light, 'mass="0.2"') for p, s in tray]
+    lines.append(
+        f'<geom type="capsule" fromto="{bar} {-w} 0 {bar} {w} 0" size="0.006" {handle}'
+        ' mass="0.05"/>'
+    )
+    for y in (-w, w):
+        lines.append(box(((bar + face) / 2, y, 0), (HANDLE_GAP / 2, 0.005, 0.005), handle))
+    lines.append(f'<site name="drawer_handle" pos="{bar} 0 0" size="0.004" rgba="0 0 0 0"/>')
+    lines += ["</body>", "</body>"]
+    return "\n".join(lines)
+
+
+def scene_xml(scene: str, marker_radius: float, marker_rgba: str, drawer: bool = False) -> str:
+    """The edited MJCF text of Fetch scene ``scene`` (reach | push | pick_and_place | slide)."""
+    assets = _fetch_assets()
+    src = assets / "fetch" / f"{scene}.xml"
+    if not src.exists():
+        raise FileNotFoundError(f"gymnasium-robotics scene {src} is missing")
+    xml = src.read_text()
+    # absolute paths: the edited file lives elsewhere
     xml = xml.replace('meshdir="../stls/fetch"', f'meshdir="{assets / "stls" / "fetch"}"')
     xml = xml.replace('texturedir="../textures"', f'texturedir="{assets / "textures"}"')
     for inc in ("shared.xml", "robot.xml"):
         xml = xml.replace(f'file="{inc}"', f'file="{assets / "fetch" / inc}"')
-    # The goal sphere stays in the model (Fetch's code moves it) but is never drawn.
-    xml = xml.replace(
-        'name="target0" pos="0 0 0.5" size="0.02 0.02 0.02" rgba="1 0 0 1"',
-        'name="target0" pos="0 0 0.5" size="0.02 0.02 0.02" rgba="1 0 0 0"',
+    # Fetch's goal sphere: transparent (tests may turn it back on through model.site_rgba)
+    xml, n = re.subn(r'(<site name="target0"[^>]*rgba=")1 0 0 1"', r'\g<1>1 0 0 0"', xml)
+    if n != 1:
+        raise ValueError(f"{src}: expected one target0 site to hide, found {n}")
+    marker = (
+        f'<geom name="goal_marker" type="cylinder" size="{marker_radius} 0.0005"'
+        f' pos="0 0 {TABLE_TOP + 0.0006}" rgba="{marker_rgba}" contype="0" conaffinity="0"/>'
     )
-    # The block's own red site would show through its faces at some angles: hide it as well.
-    xml = xml.replace(
-        'name="object0" pos="0 0 0" size="0.02 0.02 0.02" rgba="1 0 0 1"',
-        'name="object0" pos="0 0 0" size="0.02 0.02 0.02" rgba="1 0 0 0"',
-    )
-    extra = MARKER.format(r=marker_radius, rgba=marker_rgba)
-    if drawer:
-        extra += DRAWER
-    xml = xml.replace(
-        '<include file="' + str(assets / "fetch" / "robot.xml") + '"></include>',
-        '<include file="' + str(assets / "fetch" / "robot.xml") + '"></include>' + extra,
-    )
-    out_dir = Path(tempfile.gettempdir()) / f"robot_rl_scenes_{os.getuid()}"
-    out_dir.mkdir(exist_ok=True)
-    tag = marker_rgba.replace(" ", "_")
-    name = f"{base}_r{marker_radius}_{tag}_{int(drawer)}.xml"
-    path = out_dir / name
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(xml)
-    os.replace(tmp, path)  # several worker processes may write the same file: atomically
+    extra = marker
+    if drawer:  # the drawer replaces the block
+        xml = re.sub(r'<body name="object0".*?</body>', "", xml, flags=re.S)
+        extra += "\n" + _cabinet_xml()
+    return xml.replace("</worldbody>", extra + "\n</worldbody>", 1)
+
+
+def scene_path(scene: str, marker_radius: float, marker_rgba: str, drawer: bool = False) -> str:
+    """Path of the edited scene file, written once (atomically) to a cache directory."""
+    xml = scene_xml(scene, marker_radius, marker_rgba, drawer)
+    digest = hashlib.sha1(xml.encode()).hexdigest()[:12]
+    root = Path(os.environ.get("ROBOT_RL_CACHE", tempfile.gettempdir())) / "robot_rl_scenes"
+    path = root / f"{scene}{'_drawer' if drawer else ''}-{digest}.xml"
+    if not path.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=root, suffix=".xml.tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(xml)
+        os.replace(tmp, path)  # concurrent workers write the same content: last one wins
     return str(path)

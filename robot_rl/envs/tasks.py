@@ -136,7 +136,7 @@ TASKS: dict[str, TaskInfo] = {
             camera={
                 "lookat": (1.36, 0.75, 0.46),
                 "distance": 0.8,
-                "azimuth": 150.0,
+                "azimuth": 120.0,  # from the side: the handle and the opening show
                 "elevation": -35.0,
             },
         ),

@@ -79,7 +79,9 @@ class FrameSource:
         """404 naming the problem unless ``frame`` is an observation frame of ``episode``."""
         n = self.num_frames(episode)
         if not 0 <= frame < n:
-            raise RequestError(404, f"frame {frame} is outside episode {episode} (frames 0..{n - 1})")
+            raise RequestError(
+                404, f"frame {frame} is outside episode {episode} (frames 0..{n - 1})"
+            )
 
     def _images(self, episode: int) -> np.ndarray:
         with self._lock:
@@ -95,7 +97,9 @@ class FrameSource:
             raise UserError(f"{path}: cannot read {key!r} ({type(e).__name__}: {e})") from None
         want = (self.num_frames(episode), *self.frame_shape)
         if images.shape != want or images.dtype != np.uint8:
-            raise UserError(f"{path}: key {key!r} is {images.shape} {images.dtype}, expected {want} uint8")
+            raise UserError(
+                f"{path}: key {key!r} is {images.shape} {images.dtype}, expected {want} uint8"
+            )
         with self._lock:
             self._arrays[episode] = images
             while len(self._arrays) > _MAX_EPISODES_IN_MEMORY:

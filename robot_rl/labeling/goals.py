@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robot_rl.data.format import atomic_write
-from robot_rl.data.labels import GOALS_FILE, FrameLabel, ImageLabel, LabelStore, now
+from robot_rl.data.labels import FrameLabel, ImageLabel, LabelStore, now
 from robot_rl.errors import UserError
 from robot_rl.labeling.frames import FrameSource, RequestError
 
@@ -28,38 +28,6 @@ _MAX_UNDO = 1000
 class _Action:
     written: list[FrameLabel]  # what this tab wrote (with its exact ``at`` stamp)
     previous: dict[tuple[int, int], FrameLabel | None]  # what each frame held before
-
-
-def revert_frame_labels(
-    store: LabelStore, written: list[FrameLabel], previous: dict[tuple[int, int], Any]
-) -> int:
-    """Undo ``written`` atomically: frames still holding exactly that entry get ``previous`` back.
-
-    Returns how many frames were reverted (a frame relabelled since by someone else is kept).
-    Uses the store's locked read-modify-write so a concurrent writer cannot interleave.
-    """
-    mine = {(w.episode, w.frame): w for w in written}
-    reverted: list[int] = []
-
-    def apply(doc: dict) -> None:
-        kept, restored = [], []
-        for d in doc["frames"]:
-            key = (d.get("episode"), d.get("frame"))
-            w = mine.get(key)
-            if w is not None and (d.get("at"), d.get("by"), d.get("label")) == (
-                w.at,
-                w.by,
-                w.label,
-            ):
-                if previous.get(key) is not None:
-                    restored.append(asdict(previous[key]))
-                reverted.append(1)
-            else:
-                kept.append(d)
-        doc["frames"] = kept + restored
-
-    store._update(GOALS_FILE, ("frames", "images"), apply)  # the store's lock + atomic write
-    return len(reverted)
 
 
 class GoalSession:
@@ -108,24 +76,31 @@ class GoalSession:
             raise RequestError(400, "field 'label' must be 0 or 1")
         last = self.frames.num_frames(episode) - 1 if to_end else frame
         stamp = now()
-        written = [FrameLabel(episode, f, label, self.labeller, stamp) for f in range(frame, last + 1)]
+        written = [
+            FrameLabel(episode, f, label, self.labeller, stamp) for f in range(frame, last + 1)
+        ]
         with self._lock:
             before = {(x.episode, x.frame): x for x in self.store.frame_labels()}
             self.store.set_frame_labels(written)
             stack = self._undo.setdefault(tab, [])
-            stack.append(_Action(written, {(w.episode, w.frame): before.get((w.episode, w.frame)) for w in written}))
+            stack.append(
+                _Action(
+                    written,
+                    {(w.episode, w.frame): before.get((w.episode, w.frame)) for w in written},
+                )
+            )
             del stack[:-_MAX_UNDO]
         self._visited.add(episode)
         return len(written)
 
     def undo(self, tab: str) -> dict[str, Any]:
-        """Revert this tab's last action; reports what was undone (nothing if the stack is empty)."""
+        """Revert this tab's last action; reports what was undone (nothing if none)."""
         with self._lock:
             stack = self._undo.get(tab, [])
             if not stack:
                 return {"undone": 0, "message": "nothing to undo in this tab"}
             action = stack.pop()
-            n = revert_frame_labels(self.store, action.written, action.previous)
+            n = self.store.revert_frame_labels(action.written, action.previous)
         first = action.written[0]
         kept = len(action.written) - n
         msg = f"undid {n} frame label(s) in episode {first.episode}"

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.data.labels import PREFS_FILE, LabelStore, PreferencePair, Segment, now
+from robot_rl.data.labels import LabelStore, PreferencePair, Segment, now
 from robot_rl.errors import UserError
 from robot_rl.labeling.frames import FrameSource, RequestError
 
@@ -27,23 +27,6 @@ def _key(a: Segment, b: Segment) -> tuple:
     """Order-free identity of a pair (a-vs-b and b-vs-a are the same question)."""
     sa, sb = (a.episode, a.start, a.length), (b.episode, b.start, b.length)
     return (sa, sb) if sa <= sb else (sb, sa)
-
-
-def remove_preference(store: LabelStore, pair: PreferencePair) -> bool:
-    """Remove exactly ``pair`` (same segments, ``by`` and ``at``) under the store's lock."""
-    target = (asdict_segment(pair.a), asdict_segment(pair.b), pair.by, pair.at)
-    found: list[bool] = []
-
-    def apply(doc: dict) -> None:
-        for i in range(len(doc["pairs"]) - 1, -1, -1):
-            d = doc["pairs"][i]
-            if (d.get("a"), d.get("b"), d.get("by"), d.get("at")) == target:
-                doc["pairs"].pop(i)
-                found.append(True)
-                return
-
-    store._update(PREFS_FILE, ("pairs",), apply)  # the store's lock + atomic write
-    return bool(found)
 
 
 def asdict_segment(s: Segment) -> dict[str, int]:
@@ -164,9 +147,7 @@ class PreferenceQueue:
             for i in [i for i, t in self._reserved.items() if t == tab]:
                 del self._reserved[i]
             order = ([prefer] if prefer is not None else []) + list(range(len(self.pairs)))
-            pick = next(
-                (i for i in order if i not in done_set and i not in self._reserved), None
-            )
+            pick = next((i for i in order if i not in done_set and i not in self._reserved), None)
             if pick is not None:
                 self._reserved[pick] = tab
         return {
@@ -202,6 +183,6 @@ class PreferenceQueue:
         if item is None:
             return self.next(tab) | {"message": "nothing to undo in this tab"}
         index, pair = item
-        removed = remove_preference(self.store, pair)
+        removed = self.store.remove_preference(pair)
         msg = f"undid the answer to pair {index}" if removed else "that answer was already gone"
         return self.next(tab, prefer=index) | {"message": msg}

@@ -115,7 +115,9 @@ def _tab(value: Any) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     server: LabelServer
-    protocol_version = "HTTP/1.1"
+    # HTTP/1.0: one request per connection, so a stopped server stops answering at once
+    # (a keep-alive connection would keep a handler thread serving after shutdown).
+    protocol_version = "HTTP/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         pass  # quiet: the page shows errors; 500s are printed in _run
@@ -301,7 +303,9 @@ def make_server(
     try:
         return LabelServer((host, port), app, allow_remote)
     except OSError as e:
-        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); try another port") from None
+        raise UserError(
+            f"cannot listen on {host}:{port} ({e.strerror}); try another port"
+        ) from None
 
 
 def serve(

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import call, stop
+from labeling_helpers import call, stop
 from tinydata import make_tiny_dataset
 
 from robot_rl.data import Dataset
@@ -197,7 +197,9 @@ def test_invalid_label_file_is_reported_and_never_overwritten(tiny_pixel_dataset
     path.write_text('{"schema_version": 1, "frames": [')
     status, doc = call(server, "/api/goals?episode=0")
     assert status == 500 and "goals.json" in doc["error"] and "invalid JSON" in doc["error"]
-    status, doc = call(server, "/api/goals/label", {"tab": "t", "episode": 0, "frame": 0, "label": 1})
+    status, doc = call(
+        server, "/api/goals/label", {"tab": "t", "episode": 0, "frame": 0, "label": 1}
+    )
     assert status == 500 and "goals.json" in doc["error"]
     assert path.read_text() == '{"schema_version": 1, "frames": ['
 
@@ -286,7 +288,9 @@ def test_import_goal_images(tiny_pixel_dataset, start_server, tmp_path):
     assert "gray.png: has 1 channel" in refused and "rgba.png: has 4 channel" in refused
     store = LabelStore(tiny_pixel_dataset)
     labs = {x.file: x for x in store.image_labels()}
-    assert set(labs) == set(doc["imported"]) and all(x.label == 1 and x.by == "bob" for x in labs.values())
+    assert set(labs) == set(doc["imported"]) and all(
+        x.label == 1 and x.by == "bob" for x in labs.values()
+    )
     img = cv2.imread(str(store.root / "goal_images" / "big_photo.png"), cv2.IMREAD_UNCHANGED)
     assert img.shape == (64, 64, 3)
     status, png = call(server, "/goal_images/good.png")
@@ -308,7 +312,9 @@ def test_preferences_answers_are_saved_and_undone(tiny_pixel_dataset, start_serv
     answers = {}
     for choice in ("left", "right", "equal", "skip"):
         pair = nxt["pair"]
-        status, nxt = call(server, "/api/prefs/answer", {"tab": "a", "index": pair["index"], "choice": choice})
+        status, nxt = call(
+            server, "/api/prefs/answer", {"tab": "a", "index": pair["index"], "choice": choice}
+        )
         assert status == 200
         answers[pair["index"]] = (pair, choice)
         assert store.preferences()[-1].by == "carol"  # saved at once
@@ -344,9 +350,18 @@ def test_pairs_file_is_the_queue_and_answered_pairs_are_not_asked_again(
     tiny_pixel_dataset, start_server, tmp_path
 ):
     pairs = [
-        {"a": {"episode": 0, "start": 0, "length": 5}, "b": {"episode": 1, "start": 2, "length": 5}},
-        {"a": {"episode": 2, "start": 1, "length": 5}, "b": {"episode": 3, "start": 0, "length": 5}},
-        {"a": {"episode": 4, "start": 3, "length": 5}, "b": {"episode": 5, "start": 1, "length": 5}},
+        {
+            "a": {"episode": 0, "start": 0, "length": 5},
+            "b": {"episode": 1, "start": 2, "length": 5},
+        },
+        {
+            "a": {"episode": 2, "start": 1, "length": 5},
+            "b": {"episode": 3, "start": 0, "length": 5},
+        },
+        {
+            "a": {"episode": 4, "start": 3, "length": 5},
+            "b": {"episode": 5, "start": 1, "length": 5},
+        },
     ]
     qfile = tmp_path / "queries.json"
     qfile.write_text(json.dumps({"pairs": pairs, "selection": "disagreement"}))
@@ -360,7 +375,11 @@ def test_pairs_file_is_the_queue_and_answered_pairs_are_not_asked_again(
     shown = {Segment(**nxt["pair"]["left"]), Segment(**nxt["pair"]["right"])}
     assert shown == {Segment(2, 1, 5), Segment(3, 0, 5)}
     for _ in range(2):
-        _, nxt = call(server, "/api/prefs/answer", {"tab": "t", "index": nxt["pair"]["index"], "choice": "equal"})
+        _, nxt = call(
+            server,
+            "/api/prefs/answer",
+            {"tab": "t", "index": nxt["pair"]["index"], "choice": "equal"},
+        )
     assert nxt["pair"] is None and nxt["answered"] == 3
 
 
@@ -400,8 +419,12 @@ def test_small_dataset_sampling_gives_distinct_pairs(tmp_path, start_server):
     seen = set()
     while nxt["pair"] is not None:
         p = nxt["pair"]
-        key = frozenset([json.dumps(p["left"], sort_keys=True), json.dumps(p["right"], sort_keys=True)])
+        key = frozenset(
+            [json.dumps(p["left"], sort_keys=True), json.dumps(p["right"], sort_keys=True)]
+        )
         assert key not in seen and len(key) == 2
         seen.add(key)
-        _, nxt = call(server, "/api/prefs/answer", {"tab": "t", "index": p["index"], "choice": "skip"})
+        _, nxt = call(
+            server, "/api/prefs/answer", {"tab": "t", "index": p["index"], "choice": "skip"}
+        )
     assert len(seen) == nxt["total"] > 1
