@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.envs.tasks import DRAWER_OPEN
 from robot_rl.errors import UserError
 
 GAIN = 10.0  # action units per metre: Fetch moves 0.05 m per unit action, so 0.5 of the gap
@@ -113,8 +114,8 @@ class ScriptedPolicy:
     def _slide(self, s: dict) -> np.ndarray:
         """Strike the puck once along the puck-to-goal line at the speed that lets friction stop
         it on the goal (sliding distance = v^2 / 2 decel), then hold back; strike again if it
-        stops short. The strike starts from rest just behind the puck: no run-up, so the kick
-        stays close to the calibrated ratio."""
+        stops short. The strike starts from rest ~1 cm behind the puck (a short, fixed run-up),
+        so the kick stays close to the calibrated ratio."""
         grip, obj, goal = s["grip"], s["object"], s["goal"]
         vel = obj[:2] - self.prev_obj[:2] if self.prev_obj is not None else np.zeros(2)
         self.prev_obj = obj.copy()
@@ -142,7 +143,8 @@ class ScriptedPolicy:
                 self.phase = 3
             lateral = (grip[:2] - obj[:2]) - np.dot(grip[:2] - obj[:2], u) * u
             xy = u * speed / GRIP_SPEED - lateral * GAIN
-            return np.array([*np.clip(xy, -1, 1), (obj[2] - grip[2]) * GAIN, -1.0])
+            xy = xy / max(1.0, float(np.abs(xy).max()))  # scale, not clip: keep the direction
+            return np.array([*xy, (obj[2] - grip[2]) * GAIN, -1.0])
         # glide: stay still; once the puck has stopped, strike again from behind it
         if np.linalg.norm(vel) < 1e-4:
             self.phase = 0
@@ -161,7 +163,7 @@ class ScriptedPolicy:
             if grip[2] - hook[2] < 0.008:
                 self.phase = 2
             return np.append(_toward(grip, hook), -1.0)
-        pull = -0.8 if s["opening"] < 0.12 else 0.0  # stop before the end stop
+        pull = -0.8 if s["opening"] < DRAWER_OPEN + 0.03 else 0.0  # stop before the end stop
         return np.clip([pull, (hook[1] - grip[1]) * GAIN, (hook[2] - grip[2]) * GAIN, -1.0], -1, 1)
 
     # -- play ------------------------------------------------------------------------------------

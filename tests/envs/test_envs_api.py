@@ -156,3 +156,33 @@ def test_push_marker_moves_with_the_goal() -> None:
     b = env.unwrapped.render_pixels(64)
     ga, gb = (np.argwhere((x[..., 1] > 120) & (x[..., 0] < 100)).mean(0) for x in (a, b))
     assert np.abs(ga - gb).max() > 2  # the disc is drawn where each episode's goal is
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_fast_observation_equals_fetch_own(task: str) -> None:
+    """The env builds Fetch's observation from cached ids; it must match Fetch's `_get_obs`."""
+    env = cached_env(task, "state")
+    env.reset(seed=5)
+    for a in np.random.default_rng(1).uniform(-1, 1, (8, 4)):
+        env.step(a)
+        ours, theirs = env.unwrapped.fetch_obs(), env.unwrapped.sim._get_obs()
+        for k in ("observation", "achieved_goal", "desired_goal"):
+            np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-7, atol=1e-10, err_msg=k)
+
+
+def test_hidden_robot_parts_change_no_pixel_of_the_task_cameras() -> None:
+    """Parts hidden from the renderer for speed must be out of view (a control shows them)."""
+    env = make_env("push", obs="pixels", image_size=64)  # own instance: the model gets edited
+    u = env.unwrapped
+    env.reset(seed=0)
+    hidden = u.model.geom_group == 5
+    assert hidden.sum() > 0
+    a = u.render_pixels(64)
+    u.model.geom_group[hidden] = 0
+    b = u.render_pixels(64)
+    base = u.model.geom_bodyid == u.model.body("robot0:base_link").id
+    u.model.geom_group[base] = 5  # control: hiding a part in view does change pixels
+    c = u.render_pixels(64)
+    env.close()
+    assert int((a != b).any(-1).sum()) <= 2
+    assert int((b != c).any(-1).sum()) > 20

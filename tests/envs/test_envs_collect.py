@@ -22,6 +22,14 @@ def test_mixture_fractions_are_normalised() -> None:
     assert ck.kind == "checkpoint" and ck.checkpoint == "runs/a"
 
 
+def test_mixture_as_tuples_matches_the_string_form() -> None:
+    tuples = parse_mixture([("expert", 0.0, 0.3), ("noisy", 0.3, 0.4), ("play", 0.0, 0.3)])
+    assert tuples == parse_mixture("expert:0.3,noisy0.3:0.4,play:0.3")
+    assert parse_mixture([("expert", 0.1, 1.0)])[0].label == "noisy0.1"  # noise makes it noisy
+    with pytest.raises(UserError, match="kind, noise, fraction"):
+        parse_mixture([("expert", 1.0)])
+
+
 @pytest.mark.parametrize(
     "spec, bad",
     [
