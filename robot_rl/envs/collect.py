@@ -34,8 +34,18 @@ class Component:
         return f"checkpoint:{self.checkpoint}" if self.checkpoint else self.kind
 
 
-def parse_mixture(spec: str) -> list[Component]:
-    """``"expert:0.3+noisy0.3:0.4+play:0.3"`` (or commas) -> components, fractions normalised."""
+def parse_mixture(spec: str | list[tuple[str, float, float]]) -> list[Component]:
+    """``"expert:0.3,noisy0.3:0.4,play:0.3"`` (commas or +), or a list of
+    ``(kind, noise, fraction)`` tuples -> components, fractions normalised."""
+    if not isinstance(spec, str):
+        try:
+            parts = [
+                f"noisy{float(n):g}:{f}" if k == "noisy" or (k == "expert" and n) else f"{k}:{f}"
+                for k, n, f in spec
+            ]
+        except (TypeError, ValueError):
+            raise UserError(f"mixture {spec!r}: expected a list of (kind, noise, fraction)")
+        spec = ",".join(parts)
     out = []
     for part in filter(None, (p.strip() for p in re.split(r"[,+]", spec))):
         if ":" not in part:
@@ -173,7 +183,7 @@ def _work(job: tuple) -> list[dict[str, Any]]:
 
 
 def _init_worker() -> None:
-    os.environ.setdefault("LP_NUM_THREADS", "1")  # Mesa's llvmpipe: one thread per process
+    os.environ["LP_NUM_THREADS"] = "1"  # Mesa's llvmpipe: one thread per process
     import torch
 
     torch.set_num_threads(1)
@@ -184,7 +194,7 @@ def collect(
     task: str,
     out_dir: str | Path,
     episodes: int,
-    mixture: str = "expert:1.0",
+    mixture: str | list[tuple[str, float, float]] = "expert:1.0",
     obs: str = "pixels",
     image_size: int = 64,
     workers: int = 1,

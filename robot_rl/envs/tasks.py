@@ -120,7 +120,7 @@ TASKS: dict[str, TaskInfo] = {
         ),
         TaskInfo(
             "drawer",
-            "pull the drawer open by its handle (at least 8 cm)",
+            "pull the drawer open by its handle (at least 12 cm)",
             "push",
             _fetch(
                 has_object=False,
@@ -175,7 +175,7 @@ TASKS: dict[str, TaskInfo] = {
     ]
 }
 
-DRAWER_OPEN = 0.08  # metres the drawer must be pulled out for success
+DRAWER_OPEN = 0.12  # metres the drawer must be pulled out for success
 
 
 def get_task_info(task: str) -> TaskInfo:
