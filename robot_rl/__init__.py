@@ -4,4 +4,11 @@ Stages talk through files on disk (see ``robot_rl.data``); ``import robot_rl`` s
 heavy modules (torch agents, web server, trackers) are imported where they are used.
 """
 
+import os
+
+# OpenMP threads that spin while waiting make torch 5-10x slower whenever another process shares
+# the cores (collectors, a browser, CI neighbours; measured on 2 cores); passive waiting costs
+# nothing measurable on an idle machine. Must be set before torch is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

@@ -22,7 +22,7 @@ from robot_rl.training.io import atomic_write_json
 
 @dataclass
 class PipelineConfig:
-    task: str = "push"
+    task: str = "drawer"  # articulated; success (drawer pulled out) is plain in the pixels
     out: str = "runs/pipeline"
     seed: int = 0
     device: str = "auto"

@@ -65,30 +65,28 @@ class ScriptedPolicy:
         return np.append(_toward(s["grip"], s["goal"]), 0.0)
 
     def _push(self, s: dict, max_speed: float = 1.0) -> np.ndarray:
-        """Go behind the block on the block-to-goal line, descend, push through to the goal."""
+        """Go behind the block on the block-to-goal line, descend, push through to the goal.
+
+        Stateless: the action is a function of the current gripper, block and goal positions
+        only (no phase memory), so the data it makes is Markov and a learner can imitate it.
+        """
         grip, obj, goal = s["grip"], s["object"], s["goal"]
         d = goal[:2] - obj[:2]
-        dist = np.linalg.norm(d)
-        u = d / max(dist, 1e-6)
+        u = d / max(float(np.linalg.norm(d)), 1e-6)
+        rel = grip[:2] - obj[:2]
+        along = float(rel @ u)  # < 0: the gripper is behind the block
+        lateral = abs(float(u[0] * rel[1] - u[1] * rel[0]))
+        low = grip[2] - obj[2] < 0.02
         behind = np.array([*(obj[:2] - u * 0.06), obj[2]])
-        above = behind + np.array([0, 0, 0.06])
-        if self.phase == 0:  # over the point behind the block, rising first to clear it
-            if np.linalg.norm(grip[:2] - behind[:2]) < 0.012:
-                self.phase = 1
-            a = _toward(grip, above)
-            if grip[2] < obj[2] + 0.04:
-                a[:2] = 0.0
-            return np.append(a, -1.0)
-        if self.phase == 1:  # down to block height
-            if grip[2] - obj[2] < 0.01:
-                self.phase = 2
+        if along < -0.03 and lateral < 0.02 and low:  # in the lane: push through to the goal
+            target = np.array([*(goal[:2] - u * 0.03), obj[2]])
+            return np.append(_toward(grip, target, gain=6.0) * max_speed, -1.0)
+        if np.linalg.norm(grip[:2] - behind[:2]) < 0.015:  # right above the lane: descend
             return np.append(_toward(grip, behind), -1.0)
-        # push: aim through the block at the goal; re-plan if the block slipped sideways
-        lateral = np.abs(np.cross(np.append(u, 0), np.append(grip[:2] - obj[:2], 0))[2])
-        if lateral > 0.02 or np.dot(obj[:2] - grip[:2], u) < 0.0:
-            self.phase = 0
-        target = np.array([*(goal[:2] - u * 0.03), obj[2]])
-        return np.append(_toward(grip, target, gain=6.0) * max_speed, -1.0)
+        a = _toward(grip, behind + np.array([0, 0, 0.06]))  # over the point behind the block
+        if grip[2] < obj[2] + 0.04:  # rise before moving sideways, not through the block
+            a[:2] = 0.0
+        return np.append(a, -1.0)
 
     def _pick_and_place(self, s: dict) -> np.ndarray:
         grip, obj, goal = s["grip"], s["object"], s["goal"]
