@@ -82,7 +82,7 @@ def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
         browser = p.chromium.launch(executable_path=chromium, args=args)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto((pipeline_run / "report.html").as_uri())
-        assert "robot_rl pipeline: push" in page.inner_text("h1")
+        assert "robot_rl pipeline: drawer" in page.inner_text("h1")
         images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
         assert len(images) >= 2 and all(w > 100 for w in images)  # plots decoded, not broken
         assert page.locator("video").count() == 2
