@@ -1,4 +1,6 @@
-"""WSRL initialisation (Zhou et al. 2024): start online SAC from an offline CQL/Cal-QL agent."""
+"""WSRL initialisation (Zhou et al. 2024): start online SAC from an offline CQL/Cal-QL (or IQL)
+agent. The WSRL paper pre-trains with Cal-QL by default and reports other offline methods work
+too; IQL has the same actor and critic modules but no entropy temperature."""
 
 from __future__ import annotations
 
@@ -40,9 +42,9 @@ def init_from_checkpoint_state(
             "cannot initialise SAC from the checkpoint: observation spec differs "
             f"(checkpoint {obs_spec_to_json(src_obs_spec)}, SAC {obs_spec_to_json(agent.obs_spec)})"
         )
-    missing = [k for k in (*_NETWORKS, "log_alpha") if k not in src_state]
+    missing = [k for k in _NETWORKS if k not in src_state]
     if missing:
-        raise UserError(f"checkpoint state has no {missing}: not a CQL/Cal-QL/SAC agent state")
+        raise UserError(f"checkpoint state has no {missing}: not a CQL/Cal-QL/IQL/SAC agent state")
     _check_same_shapes("encoder", agent.encoder.state_dict(), src_state["encoder"])
     _check_same_shapes("actor", agent.actor.state_dict(), src_state["actor"])
 
@@ -52,7 +54,8 @@ def init_from_checkpoint_state(
         for name in ("critic", "critic_target"):
             module = getattr(agent, name)
             module.load_state_dict(_tile_members(name, module.state_dict(), src_state[name]))
-        agent.log_alpha.copy_(torch.as_tensor(src_state["log_alpha"]))
+        if "log_alpha" in src_state:  # IQL has none: SACConfig.init_temperature applies
+            agent.log_alpha.copy_(torch.as_tensor(src_state["log_alpha"]))
 
 
 def _check_same_shapes(name: str, dst: dict[str, torch.Tensor], src: dict[str, Any]) -> None:

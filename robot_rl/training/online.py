@@ -131,7 +131,7 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
     state = torch.load(info.path / "agent.pt", map_location=device, weights_only=False)
     if info.agent == cfg.agent_name:
         agent.load_state_dict(state)
-    elif cfg.agent_name == "sac" and info.agent in ("cql", "calql"):
+    elif cfg.agent_name == "sac" and info.agent in ("cql", "calql", "iql"):
         from robot_rl.agents.init_from import init_from_checkpoint_state
 
         init_from_checkpoint_state(agent, state, info.agent_config)
@@ -139,7 +139,7 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
         raise UserError(
             f"{info.path}: cannot initialise a {cfg.agent_name} agent from a "
             f"{info.agent} checkpoint (use agent={info.agent} or a cql/calql "
-            "checkpoint for sac)"
+            "or iql checkpoint for sac)"
         )
     return agent
 

@@ -1,0 +1,233 @@
+"""Benchmark: preference reward learning from B-Pref synthetic teachers.
+
+For each query-selection method (uniform / disagreement / entropy) and query budget, label a
+dataset of scripted-policy episodes with a teacher over the simulator's dense progress reward,
+train the ensemble, and measure on episodes from *other seeds*:
+  - label accuracy: how often the model prefers the segment the oracle prefers (non-tied pairs),
+  - rank correlation (Spearman) of learned segment / episode returns with the true dense returns.
+
+    MUJOCO_GL=egl .venv/bin/python scripts/bench_preference.py --quick
+
+Prints a table and writes bench-results/bench_preference.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+# torch's optimisers import torch._dynamo (and with it triton) lazily; doing that after MuJoCo has
+# created an EGL context segfaults (measured here), so import it before any env exists.
+import torch._dynamo  # noqa: E402, F401
+
+from robot_rl.data import Dataset, DatasetMeta, DatasetWriter, Episode  # noqa: E402
+from robot_rl.rewards.metrics import spearman  # noqa: E402
+from robot_rl.rewards.preference import (  # noqa: E402
+    PreferenceConfig,
+    ensemble_probabilities,
+    member_segment_returns,
+    train_preference,
+)
+from robot_rl.rewards.segments import (  # noqa: E402
+    EpisodeCache,
+    SegmentPairs,
+    load_segments,
+    sample_pairs,
+    sample_segments,
+)
+from robot_rl.rewards.teachers import DENSE_REWARD, Teacher, TeacherConfig  # noqa: E402
+from robot_rl.rewards.train import preference_pairs, synthetic_preferences  # noqa: E402
+from robot_rl.types import ActionSpec, ArraySpec  # noqa: E402
+
+POLICIES = [("expert", 0.0), ("noisy", 0.3), ("noisy", 0.8), ("play", 0.0), ("random", 0.0)]
+
+
+def collect(task: str, root: Path, seeds: range) -> Path:
+    """Scripted episodes (expert/noisy/play/random, by seed) with reward.env and reward.dense."""
+    from robot_rl.envs import get_task_info, make_env, make_scripted_policy
+
+    info = get_task_info(task)
+    writer: DatasetWriter | None = None
+    for seed in seeds:
+        kind, noise = POLICIES[seed % len(POLICIES)]
+        env = make_env(task, obs="state", seed=seed)
+        pi = make_scripted_policy(task, kind=kind, noise=noise, seed=seed)
+        obs, _ = env.reset(seed=seed)
+        pi.reset(env)
+        states, actions, env_r, dense, succ = [obs["state"]], [], [], [], []
+        terminated = truncated = False
+        while not (terminated or truncated):
+            a = np.asarray(pi.act(env), np.float32)
+            obs, r, terminated, truncated, step_info = env.step(a)
+            states.append(obs["state"])
+            actions.append(a)
+            env_r.append(r)
+            dense.append(step_info["dense_reward"])
+            succ.append(bool(step_info["success"]))
+        env.close()
+        t = len(actions)
+        last = np.arange(t) == t - 1  # flags are set on the final step only
+        ep = Episode(
+            obs={"state": np.asarray(states, np.float32)},
+            action=np.asarray(actions, np.float32),
+            rewards={
+                "reward.env": np.asarray(env_r, np.float32),
+                DENSE_REWARD: np.asarray(dense, np.float32),
+            },
+            terminated=last & terminated,
+            truncated=last & (truncated and not terminated),
+            success=np.asarray(succ, bool),
+            info={"seed": seed, "policy": kind, "noise": noise},
+        )
+        if writer is None:
+            spec = {"state": ArraySpec(tuple(ep.obs["state"].shape[1:]), "float32")}
+            meta = DatasetMeta(
+                task,
+                info.control_freq,
+                spec,
+                ActionSpec(ep.action.shape[1]),
+                provenance={"source": "scripts/bench_preference.py"},
+            )
+            writer = DatasetWriter(root, meta)
+        writer.write(ep, seed)
+    return root
+
+
+def evaluate(model, test: EpisodeCache, cfg: PreferenceConfig, n_pairs: int, seed: int) -> dict:
+    """Agreement with the oracle and return correlations on held-out episodes."""
+    rng = np.random.default_rng(seed)
+    pairs = sample_pairs(test, n_pairs, cfg.segment_length, rng)
+    keys = (DENSE_REWARD,)
+    a = load_segments(test, [p[0] for p in pairs], model.obs_keys, cfg.segment_length, keys)
+    b = load_segments(test, [p[1] for p in pairs], model.obs_keys, cfg.segment_length, keys)
+
+    def real(segs):  # drop the padding of segments cut short by an episode end
+        return [r[m > 0] for r, m in zip(segs.rewards[DENSE_REWARD], segs.mask)]
+
+    truth = Teacher(TeacherConfig()).answer(real(a), real(b))
+    p = ensemble_probabilities(model, SegmentPairs(a, b, truth.astype(np.float32))).mean(0)
+    keep = truth != 0.5
+    segs = sample_segments(test, n_pairs, cfg.segment_length, rng)
+    s = load_segments(test, segs, model.obs_keys, cfg.segment_length, keys)
+    learned_ret = member_segment_returns(model, s).mean(0)
+    true_ret = (s.rewards[DENSE_REWARD] * s.mask).sum(1)
+    ep_true, ep_learned = [], []
+    for i in test.lengths:
+        ep = test[i]
+        with torch.no_grad():
+            r = model.reward(
+                {k: torch.as_tensor(ep.obs[k][:-1]) for k in model.obs_keys},
+                torch.as_tensor(ep.action),
+            )
+        ep_learned.append(float(r.sum()))
+        ep_true.append(float(ep.rewards[DENSE_REWARD].sum()))
+    return {
+        "label_accuracy": float(((p[keep] > 0.5) == (truth[keep] > 0.5)).mean()),
+        "segment_spearman": spearman(learned_ret, true_ret),
+        "episode_spearman": spearman(np.array(ep_learned), np.array(ep_true)),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
+    ap.add_argument("--task", default="push")
+    ap.add_argument("--out", default="bench-results/bench_preference.json")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        n_train, n_test, budgets, rounds, steps, batch = 40, 20, [60, 150], 2, 150, 32
+        teachers = ["oracle", "mistake"]
+    else:
+        n_train, n_test, budgets, rounds, steps, batch = 150, 50, [50, 100, 200, 400], 5, 500, 64
+        teachers = ["oracle", "noisy", "mistake", "skip", "equal", "myopic"]
+    methods = ["uniform", "disagreement", "entropy"]
+    tmp = Path(tempfile.mkdtemp(prefix="bench_pref_"))
+    t0 = time.perf_counter()
+    train_root = collect(args.task, tmp / "train", range(n_train))
+    test = EpisodeCache(collect(args.task, tmp / "test", range(10_000, 10_000 + n_test)))
+    t_collect = time.perf_counter() - t0
+    ds = Dataset(train_root)
+    cfg = PreferenceConfig(obs_keys=("state",), steps=steps, batch_size=batch)
+    rows = []
+    runs = [(m, "oracle", n) for m in methods for n in budgets]
+    runs += [("uniform", t, budgets[-1]) for t in teachers if t != "oracle"]
+    for method, teacher, n in runs:
+        shutil.rmtree(ds.root / "labels", ignore_errors=True)
+        t1 = time.perf_counter()
+        info = synthetic_preferences(
+            ds.root, n, teacher=teacher, method=method, rounds=rounds, cfg=cfg, seed=0
+        )
+        pairs = preference_pairs(ds.root, cfg)
+        model, m = train_preference(cfg, pairs, ds.meta.obs_spec, ds.meta.action_spec.dim, seed=0)
+        ev = evaluate(model, test, cfg, 500, seed=1)
+        row = {
+            "method": method,
+            "teacher": teacher,
+            "queries": n,
+            "answered": info["answered"],
+            **ev,
+            "train_accuracy": m["train/accuracy"],
+            "seconds": time.perf_counter() - t1,
+        }
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+    shutil.rmtree(tmp, ignore_errors=True)
+    hdr = f"{'method':<13}{'teacher':<9}{'queries':>8}{'answered':>9}{'label_acc':>10}"
+    hdr += f"{'seg_rho':>9}{'ep_rho':>8}{'sec':>7}"
+    print(
+        f"\npreference benchmark: task={args.task} train episodes={n_train} "
+        f"test episodes={n_test} (other seeds) steps={steps} rounds={rounds}"
+    )
+    print(hdr)
+    for r in rows:
+        print(
+            f"{r['method']:<13}{r['teacher']:<9}{r['queries']:>8}{r['answered']:>9}"
+            f"{r['label_accuracy']:>10.3f}{r['segment_spearman']:>9.3f}"
+            f"{r['episode_spearman']:>8.3f}{r['seconds']:>7.1f}"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "benchmark": "preference",
+        "quick": args.quick,
+        "task": args.task,
+        "train_episodes": n_train,
+        "test_episodes": n_test,
+        "config": {
+            "steps": steps,
+            "rounds": rounds,
+            "segment_length": cfg.segment_length,
+            "ensemble": cfg.ensemble_size,
+            "batch_size": cfg.batch_size,
+        },
+        "collect_seconds": t_collect,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+        "rows": rows,
+    }
+    tmp_out = out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp_out, out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
