@@ -36,25 +36,27 @@ class PipelineConfig:
     # labels and reward model
     positives: int = 200
     negatives: int = 600
-    classifier_steps: int = 1500
+    classifier_steps: int = 500
     queries: int = 300
-    # offline pre-training (the agent sees state; the reward model sees pixels)
+    # offline pre-training (the agent sees state; the reward model sees pixels). IQL with the
+    # sparse-task settings of its paper (expectile 0.9, beta 10): measured on this CPU it reaches
+    # 0.9 success on drawer in 3k updates, where Cal-QL is still at 0 (see the README).
     agent_obs: str = "state"
-    pretrain_agent: str = "calql"
-    pretrain_steps: int = 5_000
-    # agent config overrides; LayerNorm critics so WSRL can start from the Cal-QL critic
-    pretrain: dict[str, Any] = field(default_factory=lambda: {"layer_norm": True})
-    # online fine-tuning
-    method: str = "wsrl"
-    env_steps: int = 8_000
-    warmup_steps: int = 2_000
-    utd_ratio: int = 4
+    pretrain_agent: str = "iql"
+    pretrain_steps: int = 3_000
+    pretrain: dict[str, Any] = field(default_factory=lambda: {"beta": 10.0, "expectile": 0.9})
+    # online fine-tuning: iql keeps its losses and half its batches from the offline data;
+    # wsrl / rlpd / calql are the other presets (wsrl needs pretrain_agent=calql, layer_norm)
+    method: str = "iql"
+    env_steps: int = 3_000
+    warmup_steps: int = 2_000  # wsrl only
+    utd_ratio: int = 4  # wsrl / rlpd
     classifier_every: int = 1_000  # VICE: update the classifier with visited states; 0 = frozen
     classifier_queries: int = 25  # RAQ queries to the synthetic labeller over the run
     finetune: dict[str, Any] = field(default_factory=dict)  # agent config overrides
     # evaluation
     eval_episodes: int = 20
-    eval_every: int = 2_000
+    eval_every: int = 1_000
     progress: bool = True
 
 
@@ -263,13 +265,15 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
 
 
 def _method_settings(cfg: PipelineConfig) -> dict[str, Any]:
-    """The method presets of configs/method/, for the pipeline's programmatic use."""
+    """The method presets of configs/method/, for the pipeline's programmatic use. The offline
+    methods keep fine-tuning the pre-trained agent with its own losses (same agent config)."""
     rlpd_like = {
         "num_qs": 10,
         "num_min_qs": 2,
         "critic_layer_norm": True,
         "utd_ratio": cfg.utd_ratio,
     }
+    keep = {"offline_ratio": 0.5, "warmup_steps": 0}
     presets = {
         "wsrl": {
             "agent_name": "sac",
@@ -278,10 +282,18 @@ def _method_settings(cfg: PipelineConfig) -> dict[str, Any]:
             "warmup_steps": cfg.warmup_steps,
         },
         "rlpd": {"agent_name": "sac", "agent": rlpd_like, "offline_ratio": 0.5, "warmup_steps": 0},
-        "calql": {"agent_name": "calql", "agent": {}, "offline_ratio": 0.5, "warmup_steps": 0},
+        **{
+            m: {"agent_name": m, "agent": dict(cfg.pretrain), **keep}
+            for m in ("iql", "cql", "calql")
+        },
     }
     if cfg.method not in presets:
         raise UserError(f"method={cfg.method!r}: the pipeline runs one of {sorted(presets)}")
+    if presets[cfg.method]["agent_name"] not in ("sac", cfg.pretrain_agent):
+        raise UserError(
+            f"method={cfg.method} fine-tunes a {cfg.method} agent: set "
+            f"pretrain_agent={cfg.method} (it is {cfg.pretrain_agent})"
+        )
     p = presets[cfg.method]
     p["agent"] = {**p["agent"], **cfg.finetune}
     return p
