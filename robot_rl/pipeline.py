@@ -322,7 +322,14 @@ def _train_reward(cfg: PipelineConfig, data: Path, out: Path) -> dict[str, float
     from robot_rl.rewards.train import train_reward
     from robot_rl.training.device import resolve_device
 
-    sub = ClassifierConfig(steps=cfg.classifier_steps) if cfg.reward == "classifier" else None
+    # Binary reward 1[p > threshold], like the simulator's sparse one (SERL). A probability
+    # reward is positive on every step, so with termination at success an agent learns to
+    # avoid finishing (measured: 0.85 -> 0.0 success within 1k fine-tuning steps).
+    sub = (
+        ClassifierConfig(steps=cfg.classifier_steps, reward_type="binary")
+        if cfg.reward == "classifier"
+        else None
+    )
     return train_reward(
         cfg.reward,
         data,

@@ -173,6 +173,43 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return out
 
 
+# ---- the shared benchmark problem -------------------------------------------------------------
+OBS_DIM, ACT_DIM, BATCH, HIDDEN, PX = 25, 4, 256, (256, 256), 64  # the issues' settings
+
+
+def specs() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(state spec, 64 px pixel spec) of the benchmark problem."""
+    from robot_rl.types import ArraySpec
+
+    return {"state": ArraySpec((OBS_DIM,), "float32")}, {"pixels": ArraySpec((PX, PX, 3), "uint8")}
+
+
+def random_batch(spec: dict[str, Any], n: int, seed: int = 0, mc_return: bool = False) -> Any:
+    """A fixed batch of random transitions (uint8 images, float vectors) as a robot_rl Batch."""
+    import torch
+
+    from robot_rl.types import Batch
+
+    g = torch.Generator().manual_seed(seed)
+
+    def obs() -> dict[str, Any]:
+        return {
+            k: torch.randint(0, 256, (n, *s.shape), generator=g, dtype=torch.uint8)
+            if s.dtype == "uint8"
+            else torch.randn(n, *s.shape, generator=g)
+            for k, s in spec.items()
+        }
+
+    return Batch(
+        obs=obs(),
+        action=torch.rand(n, ACT_DIM, generator=g) * 2 - 1,
+        reward=torch.randn(n, generator=g),
+        next_obs=obs(),
+        terminated=(torch.rand(n, generator=g) < 0.05).float(),
+        mc_return=torch.randn(n, generator=g) if mc_return else None,
+    )
+
+
 # ---- d3rlpy, outside the project's environment -----------------------------------------------
 def _d3rlpy_env() -> dict[str, str]:
     env = dict(os.environ)

@@ -40,35 +40,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_common as bc  # noqa: E402
+from bench_common import ACT_DIM, BATCH, HIDDEN, OBS_DIM, PX, specs  # noqa: E402
+from bench_common import random_batch as shared_random_batch  # noqa: E402
 
 from robot_rl.agents import config_with, make_agent  # noqa: E402
 from robot_rl.types import ActionSpec, ArraySpec, Batch  # noqa: E402
 
-OBS_DIM, ACT_DIM, BATCH, HIDDEN, PX = 25, 4, 256, (256, 256), 64
 ALGOS = ("bc", "iql", "cql", "calql")
-STATE_SPEC = {"state": ArraySpec((OBS_DIM,), "float32")}
-PIXEL_SPEC = {"pixels": ArraySpec((PX, PX, 3), "uint8")}
+STATE_SPEC, PIXEL_SPEC = specs()
 
 
 def random_batch(spec: dict[str, ArraySpec], n: int, seed: int = 0) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-
-    def obs() -> dict[str, torch.Tensor]:
-        return {
-            k: torch.randint(0, 256, (n, *s.shape), generator=g, dtype=torch.uint8)
-            if s.dtype == "uint8"
-            else torch.randn(n, *s.shape, generator=g)
-            for k, s in spec.items()
-        }
-
-    return Batch(
-        obs=obs(),
-        action=torch.rand(n, ACT_DIM, generator=g) * 2 - 1,
-        reward=torch.randn(n, generator=g),
-        next_obs=obs(),
-        terminated=(torch.rand(n, generator=g) < 0.05).float(),
-        mc_return=torch.randn(n, generator=g),
-    )
+    return shared_random_batch(spec, n, seed, mc_return=True)  # Cal-QL reads mc_return
 
 
 def ours_agent(name: str, spec: dict[str, ArraySpec]) -> Any:

@@ -35,33 +35,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_common as bc  # noqa: E402
+from bench_common import (  # noqa: E402
+    ACT_DIM,
+    BATCH,
+    HIDDEN,
+    OBS_DIM,
+    PX,
+    random_batch,  # noqa: E402
+    specs,
+)
 
 from robot_rl.agents.sac import SAC, SACConfig, rlpd_config  # noqa: E402
 from robot_rl.types import ActionSpec, ArraySpec, Batch  # noqa: E402
 
-OBS_DIM, ACT_DIM, BATCH, HIDDEN, PX = 25, 4, 256, (256, 256), 64
-STATE_SPEC = {"state": ArraySpec((OBS_DIM,), "float32")}
-PIXEL_SPEC = {"pixels": ArraySpec((PX, PX, 3), "uint8")}
-
-
-def random_batch(spec: dict[str, ArraySpec], n: int, seed: int = 0) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-
-    def obs() -> dict[str, torch.Tensor]:
-        return {
-            k: torch.randint(0, 256, (n, *s.shape), generator=g, dtype=torch.uint8)
-            if s.dtype == "uint8"
-            else torch.randn(n, *s.shape, generator=g)
-            for k, s in spec.items()
-        }
-
-    return Batch(
-        obs=obs(),
-        action=torch.rand(n, ACT_DIM, generator=g) * 2 - 1,
-        reward=torch.randn(n, generator=g),
-        next_obs=obs(),
-        terminated=(torch.rand(n, generator=g) < 0.05).float(),
-    )
+STATE_SPEC, PIXEL_SPEC = specs()
 
 
 def measure_ours(

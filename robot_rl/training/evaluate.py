@@ -64,6 +64,24 @@ def evaluate(
     }
 
 
+def evaluate_and_log(
+    agent: Any,
+    cfg: EvalConfig,
+    logger: Any,
+    run_dir: Path,
+    step: int,
+    task: str,
+    obs_mode: str,
+    image_size: int,
+    seed: int,
+) -> dict[str, float]:
+    """`evaluate` at ``step`` (video under run_dir/videos), logged to the "eval" group."""
+    video = run_dir / "videos" / f"eval_{step:07d}.mp4" if cfg.video else None
+    m = evaluate(agent, task, obs_mode, image_size, cfg.episodes, seed, video, cfg.video_size)
+    logger.log("eval", step, m)
+    return m
+
+
 def render_frame(env: Any, size: int) -> np.ndarray:
     """A frame of the task camera at video resolution (independent of the agent's obs size)."""
     base = env.unwrapped

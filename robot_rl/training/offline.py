@@ -21,7 +21,7 @@ from robot_rl.training.common import (
     select_obs_keys,
 )
 from robot_rl.training.device import resolve_device, seed_everything
-from robot_rl.training.evaluate import EvalConfig, evaluate
+from robot_rl.training.evaluate import EvalConfig, evaluate_and_log
 from robot_rl.training.logger import Logger, LoggerConfig
 from robot_rl.types import ActionSpec
 
@@ -166,19 +166,9 @@ def pretrain(cfg: PretrainConfig) -> Path:
         )
 
     def run_eval(at: int) -> dict[str, float]:
-        video = run_dir / "videos" / f"eval_{at:07d}.mp4" if cfg.eval.video else None
-        m = evaluate(
-            agent,
-            meta.task,
-            obs_mode,
-            image_size,
-            cfg.eval.episodes,
-            cfg.seed,
-            video,
-            cfg.eval.video_size,
+        return evaluate_and_log(
+            agent, cfg.eval, logger, run_dir, at, meta.task, obs_mode, image_size, cfg.seed
         )
-        logger.log("eval", at, m)
-        return m
 
     bar = progress(
         total=cfg.steps, initial=step, desc=f"pretrain {cfg.agent_name}", disable=not cfg.progress

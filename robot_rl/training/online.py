@@ -37,7 +37,7 @@ from robot_rl.training.common import (
 )
 from robot_rl.training.device import resolve_device, seed_everything
 from robot_rl.training.episodes import EpisodeRecorder, env_obs_spec
-from robot_rl.training.evaluate import EvalConfig, evaluate
+from robot_rl.training.evaluate import EvalConfig, evaluate_and_log
 from robot_rl.training.logger import Logger, LoggerConfig
 from robot_rl.training.rewards import OnlineReward
 from robot_rl.types import ActionSpec
@@ -280,19 +280,9 @@ def finetune(cfg: FinetuneConfig) -> Path:
         )
 
     def run_eval() -> dict[str, float]:
-        video = run_dir / "videos" / f"eval_{step:07d}.mp4" if cfg.eval.video else None
-        m = evaluate(
-            agent,
-            task,
-            obs_mode,
-            image_size,
-            cfg.eval.episodes,
-            cfg.seed,
-            video,
-            cfg.eval.video_size,
+        return evaluate_and_log(
+            agent, cfg.eval, logger, run_dir, step, task, obs_mode, image_size, cfg.seed
         )
-        logger.log("eval", step, m)
-        return m
 
     learning_starts = max(cfg.warmup_steps, cfg.random_steps)
     # The starting point: success of the initial (pre-trained) policy.
