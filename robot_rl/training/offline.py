@@ -37,6 +37,9 @@ class PretrainConfig:
     reward_scale: float = 1.0  # r' = r * scale + bias, applied when data is loaded
     reward_bias: float = 0.0
     fail_reward: float | None = 0.0  # sparse per-step failure reward, for Cal-QL MC returns
+    # End each episode at its first reward-1 step (a binary learned reward's success), as the
+    # online loop does when a goal classifier fires. For reward columns from a classifier.
+    terminate_on_reward: bool = False
     seed: int = 0
     device: str = "auto"
     out: str = "runs/pretrain"
@@ -59,6 +62,7 @@ def load_offline_buffer(
     fail_reward: float | None = 0.0,
     top_fraction: float = 1.0,
     show_progress: bool = True,
+    terminate_on_reward: bool = False,
 ):
     """Dataset episodes (optionally the top fraction by return) into a replay buffer."""
     from robot_rl.data import Dataset, ReplayBuffer
@@ -94,8 +98,34 @@ def load_offline_buffer(
         ep = ds.load(i)
         if not np.all(np.isfinite(ep.rewards[reward_key])):
             raise UserError(f"{ds.path(i)}: column '{reward_key}' has NaN or inf values")
+        if terminate_on_reward:
+            ep = end_at_first_success(ep, reward_key)
         buf.add_episode(ep, reward_key)
     return ds, buf
+
+
+def end_at_first_success(ep: Any, reward_key: str, success_reward: float = 1.0) -> Any:
+    """The episode cut at the first step whose (binary, learned) reward says success, which
+    becomes a true termination: the same rule the online loop applies when a goal classifier
+    ends an episode. Without it, a classifier that fires before the simulator's own success
+    step pays reward 1 on non-terminal steps, and the agent learns to hover there."""
+    from robot_rl.data import Episode
+
+    hits = np.flatnonzero(ep.rewards[reward_key] >= success_reward)
+    if hits.size == 0:
+        return ep
+    t = int(hits[0]) + 1  # steps kept
+    term = np.zeros(t, bool)
+    term[-1] = True
+    return Episode(
+        obs={k: v[: t + 1] for k, v in ep.obs.items()},
+        action=ep.action[:t],
+        rewards={k: v[:t] for k, v in ep.rewards.items()},
+        terminated=term,
+        truncated=np.zeros(t, bool),
+        success=ep.success[:t],
+        info=ep.info,
+    )
 
 
 def pretrain(cfg: PretrainConfig) -> Path:
@@ -127,6 +157,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
         cfg.fail_reward,
         getattr(cfg.agent, "top_fraction", 1.0),
         cfg.progress,
+        cfg.terminate_on_reward,
     )
     obs_spec = {k: meta.obs_spec[k] for k in obs_keys}
     action_spec = ActionSpec(meta.action_spec.dim)

@@ -64,6 +64,7 @@ class FinetuneConfig:
     init: str | None = None  # checkpoint (run dir) to initialise actor and critic from
     dataset: str | None = None  # offline data sampled alongside online data (RLPD)
     reward_key: str = "reward.env"  # reward column of the offline data
+    terminate_on_reward: bool = False  # offline episodes end at their first reward-1 step
     reward: str = "env"  # "env" (simulator) or a reward-model checkpoint directory
     offline_ratio: float = 0.5  # fraction of each batch drawn from offline data
     warmup_steps: int = 0  # WSRL: frozen init-policy rollouts into a fresh buffer, no updates
@@ -223,6 +224,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
             cfg.reward_bias,
             cfg.fail_reward,
             show_progress=cfg.progress,
+            terminate_on_reward=cfg.terminate_on_reward,
         )
     online = ReplayBuffer(
         {k: full_spec[k] for k in store_keys},

@@ -104,3 +104,24 @@ def test_pixel_agent_trains_on_pixel_dataset(tiny_pixel_dataset, tmp_path):
     run = pretrain(cfg_for(tiny_pixel_dataset, tmp_path / "run", agent="iql", steps=4))
     _, info = load_agent(run)
     assert info.obs_mode == "pixels" and set(info.obs_spec) == {"pixels", "proprio"}
+
+
+def test_end_at_first_success_cuts_and_terminates():
+    from robot_rl.data import Episode
+    from robot_rl.training.offline import end_at_first_success
+
+    T = 5
+    ep = Episode(
+        obs={"state": np.arange(T + 1, dtype=np.float32)[:, None]},
+        action=np.zeros((T, 4), np.float32),
+        rewards={"reward.clf": np.array([0, 0, 1, 1, 0], np.float32)},
+        terminated=np.zeros(T, bool),
+        truncated=np.eye(T, dtype=bool)[-1],
+        success=np.zeros(T, bool),
+        info={},
+    )
+    cut = end_at_first_success(ep, "reward.clf")
+    assert cut.length == 3 and cut.terminated.tolist() == [False, False, True]
+    assert not cut.truncated.any() and cut.obs["state"][:, 0].tolist() == [0, 1, 2, 3]
+    never = Episode(**{**ep.__dict__, "rewards": {"reward.clf": np.zeros(T, np.float32)}})
+    assert end_at_first_success(never, "reward.clf") is never  # no success: unchanged
