@@ -27,13 +27,17 @@ stamp="$VENV/.robot_rl-setup"
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "[setup] installing Python packages (first run takes a few minutes)"
-  "$VENV/bin/pip" install -q --upgrade pip
+  log="$VENV/setup.log"
+  pip_install() {  # quiet unless it fails; the full log stays in .venv/setup.log
+    "$VENV/bin/pip" install "$@" >>"$log" 2>&1 || { tail -n 40 "$log"; echo "[setup] pip failed: see $log"; exit 1; }
+  }
+  pip_install --upgrade pip
   # torch and torchvision that import together (PyPI torchvision does not import beside
   # torch 2.13.0+cpu). On aarch64 the CPU build pair is smaller.
   if [[ $(uname -m) == aarch64 ]]; then torch_pins=(torch==2.9.1 torchvision==0.24.1)
   else torch_pins=(torch==2.14.1 torchvision==0.29.1); fi
-  "$VENV/bin/pip" install -q "${torch_pins[@]}"
-  "$VENV/bin/pip" install -q -e ".[dev,tracking]" "${torch_pins[@]}"
+  pip_install "${torch_pins[@]}"
+  pip_install -e ".[dev,tracking]" "${torch_pins[@]}"
   echo "$want" > "$stamp"
 fi
 echo "[setup] ready: $VENV"
