@@ -46,8 +46,8 @@ class PipelineConfig:
     pretrain_steps: int = 3_000
     pretrain: dict[str, Any] = field(default_factory=lambda: {"beta": 10.0, "expectile": 0.9})
     # online fine-tuning: iql keeps its losses and half its batches from the offline data;
-    # wsrl / rlpd / calql are the other presets (wsrl needs pretrain_agent=calql, layer_norm)
-    method: str = "iql"
+    # finetune_method=wsrl / rlpd / calql are the others (wsrl: pretrain_agent=calql + LayerNorm)
+    finetune_method: str = "iql"  # ("method" would clash with the finetune config group)
     env_steps: int = 3_000
     warmup_steps: int = 2_000  # wsrl only
     utd_ratio: int = 4  # wsrl / rlpd
@@ -198,10 +198,10 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         lambda fresh: str(pretrain(dataclasses.replace(pcfg, overwrite=fresh))),
     )
 
-    ft_dir = root / f"finetune-{cfg.method}"
+    ft_dir = root / f"finetune-{cfg.finetune_method}"
     method = _method_settings(cfg)
     fcfg = FinetuneConfig(
-        method=cfg.method,
+        method=cfg.finetune_method,
         agent_name=method["agent_name"],
         agent=config_with(method["agent_name"], **method["agent"]),
         init=str(pre_dir),
@@ -289,14 +289,14 @@ def _method_settings(cfg: PipelineConfig) -> dict[str, Any]:
             for m in ("iql", "cql", "calql")
         },
     }
-    if cfg.method not in presets:
-        raise UserError(f"method={cfg.method!r}: the pipeline runs one of {sorted(presets)}")
-    if presets[cfg.method]["agent_name"] not in ("sac", cfg.pretrain_agent):
+    if cfg.finetune_method not in presets:
+        raise UserError(f"finetune_method={cfg.finetune_method!r}: one of {sorted(presets)}")
+    if presets[cfg.finetune_method]["agent_name"] not in ("sac", cfg.pretrain_agent):
         raise UserError(
-            f"method={cfg.method} fine-tunes a {cfg.method} agent: set "
-            f"pretrain_agent={cfg.method} (it is {cfg.pretrain_agent})"
+            f"finetune_method={cfg.finetune_method} fine-tunes that agent: set "
+            f"pretrain_agent={cfg.finetune_method} (it is {cfg.pretrain_agent})"
         )
-    p = presets[cfg.method]
+    p = presets[cfg.finetune_method]
     p["agent"] = {**p["agent"], **cfg.finetune}
     return p
 

@@ -165,7 +165,7 @@ img{{max-width:100%}}figure{{display:inline-block;margin:0 1em 1em 0}}
 pre{{background:#f4f4f4;padding:1em;overflow:auto;font-size:12px}}</style></head><body>
 <h1>robot_rl pipeline: {html.escape(cfg.task)}</h1>
 <p>reward: <b>{html.escape(cfg.reward)}</b>, pre-training: <b>{html.escape(cfg.pretrain_agent)}</b>,
-fine-tuning: <b>{html.escape(cfg.method)}</b>, seed {cfg.seed}.</p>
+fine-tuning: <b>{html.escape(cfg.finetune_method)}</b>, seed {cfg.seed}.</p>
 <h2>Success (simulator ground truth)</h2>
 <table><tr><th>policy</th><th>success rate</th><th>return</th></tr>{succ}</table>
 <h2>Learning curves</h2>{_curves(root)}

@@ -51,6 +51,20 @@ def test_unknown_stage():
         (["finetune", "method=sac", "task=push", "init={ds}"], ["no checkpoint"]),
         (["relabel", "dataset={ds}", "reward=/nonexistent/ckpt"], ["/nonexistent/ckpt"]),
         (["train-reward", "dataset={ds}", "kind=classifier"], ["pixels"]),
+        (["train-reward", "dataset={ds}", "kind=nonsense"], ["classifier", "preference"]),
+        (["collect", "task=nosuch", "out=x"], ["unknown task 'nosuch'"]),
+        (["collect", "task=push", "episodes=0", "out=x"], ["episodes=0"]),
+        (["collect", "task=push", "mixture=expert:abc", "out=x"], ["'abc'"]),
+        (["collect", "task=push", "mixture=wizard:1", "out=x"], ["unknown policy 'wizard'"]),
+        (["collect", "task=push", "obs=thermal", "out=x"], ["obs='thermal'"]),
+        (["collect", "task=push", "workers=0", "out=x"], ["workers=0"]),
+        (["evaluate", "ckpt=/nonexistent/run"], ["no checkpoint"]),
+        (["show", "dataset={ds}"], ["no image key 'pixels'"]),
+        (["label", "dataset={ds}", "mode=colours"], ["mode='colours'"]),
+        (["label", "dataset={ds}", "mode=goals", "open_browser=false"], ["image"]),
+        (["pipeline", "reward=vibes"], ["reward='vibes'"]),
+        (["pipeline", "finetune_method=ppo"], ["finetune_method='ppo'"]),
+        (["finetune", "method=sac", "task=push", "offline_ratio=1.5"], ["offline_ratio=1.5"]),
     ],
 )
 def test_bad_input_is_one_line(tiny_state_dataset, tmp_path, args, fragments):
@@ -58,6 +72,40 @@ def test_bad_input_is_one_line(tiny_state_dataset, tmp_path, args, fragments):
     if args[0] in ("pretrain", "finetune", "train-reward"):
         args.append(f"out={tmp_path / 'out'}")
     assert_one_line_error(cli(*args, cwd=tmp_path), *fragments)
+
+
+def test_corrupt_checkpoint_config(tiny_state_dataset, tmp_path):
+    ckpt = tmp_path / "run" / "checkpoint"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text("{ not json")
+    (ckpt / "agent.pt").write_bytes(b"")
+    assert_one_line_error(cli("evaluate", f"ckpt={tmp_path / 'run'}"), "config.json")
+
+
+def test_label_file_edited_into_invalid_json(tiny_state_dataset):
+    (tiny_state_dataset / "labels").mkdir()
+    (tiny_state_dataset / "labels" / "goals.json").write_text('{"schema_version": 1, "frames": [')
+    p = cli(
+        "train-reward",
+        f"dataset={tiny_state_dataset}",
+        "kind=classifier",
+        "classifier.image_keys=[]",
+        "classifier.state_keys=[state]",
+    )
+    assert_one_line_error(p, "goals.json", "invalid JSON")
+
+
+def test_truncated_episode_file_is_named(tiny_state_dataset, tmp_path):
+    path = sorted((tiny_state_dataset / "episodes").glob("*.npz"))[0]
+    path.write_bytes(path.read_bytes()[:100])
+    p = cli(
+        "pretrain",
+        f"dataset={tiny_state_dataset}",
+        "agent=bc",
+        f"out={tmp_path / 'o'}",
+        cwd=tmp_path,
+    )
+    assert_one_line_error(p, path.name)
 
 
 def test_dataset_check_lists_problems(tiny_state_dataset):
