@@ -37,3 +37,21 @@ def test_aggregate_aligns_curves_on_a_shared_grid():
     b = (np.array([0, 20]), np.array([0.0, 1.0]))
     out = aggregate([a, b], grid=3)
     assert np.allclose(out["steps"], [0, 10, 20]) and np.allclose(out["iqm"], [0, 0.5, 1.0])
+
+
+def test_tensorboard_and_offline_wandb_receive_the_same_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    from robot_rl.training.logger import LoggerConfig
+
+    log = Logger(tmp_path, LoggerConfig(tensorboard=True, wandb=True, wandb_mode="offline"))
+    log.log("train", 1, {"critic/loss": torch.tensor(0.5)})
+    log.close()
+    events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    assert "critic/loss" in acc.Tags()["scalars"]
+    assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline wandb run written"
