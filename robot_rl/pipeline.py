@@ -117,6 +117,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         raise UserError(f"reward={cfg.reward!r}: must be classifier, preference or env")
     if cfg.labeller not in ("synthetic", "web"):
         raise UserError(f"labeller={cfg.labeller!r}: must be synthetic or web")
+    _method_settings(cfg)  # a bad finetune_method fails now, not after the first stages
     root = Path(cfg.out)
     st = Stages(root)
     data = root / "data"
