@@ -27,8 +27,7 @@ def start(args: list[str], cwd) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("delay", [3.0])
-def test_pretrain_survives_sigkill(tiny_state_dataset, tmp_path, delay):
+def test_pretrain_survives_sigkill(tiny_state_dataset, tmp_path):
     args = [
         "pretrain",
         f"dataset={tiny_state_dataset}",
@@ -42,18 +41,7 @@ def test_pretrain_survives_sigkill(tiny_state_dataset, tmp_path, delay):
         "agent.batch_size=32",
         f"out={tmp_path / 'run'}",
     ]
-    p = start(args, tmp_path)
-    time.sleep(delay)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    done = subprocess.run(
-        [sys.executable, "-m", "robot_rl.cli.main", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    _kill_then_finish(args, tmp_path, lambda: (tmp_path / "run" / "checkpoint").exists())
     agent, info = load_agent(tmp_path / "run")
     assert info.step == 400
     assert np.all(np.isfinite(agent.act({"state": np.zeros(25, np.float32)})))
