@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from robot_rl.data.format import atomic_write_json
+
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
@@ -271,7 +273,6 @@ def main() -> None:
                 f"{r['true_success_rate']:>10.3f}"
             )
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "benchmark": "classifier",
         "quick": args.quick,
@@ -292,9 +293,7 @@ def main() -> None:
         "relabel": relabel_rows,
         "exploitation": exploit_rows if args.exploit else "not run (pass --exploit)",
     }
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp_out, out)
+    atomic_write_json(out, doc)  # the project's own atomic writer
     print(f"wrote {out}")
 
 

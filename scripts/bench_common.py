@@ -173,6 +173,23 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return out
 
 
+def start(args: Any) -> tuple[dict[str, Any], float, dict[str, Any]]:
+    """The speed benchmarks' common opening: threads, optional wait for a quiet machine, a load
+    warning, this CPU's matmul peak and the d3rlpy reference. Returns (machine info, peak, d3)."""
+    set_threads()
+    wait_for_quiet(args.wait_quiet)
+    info = machine_info()
+    if info["load_avg_1min_start"] > 1.0:
+        print(
+            f"WARNING: load average {info['load_avg_1min_start']:.2f}: other processes share "
+            "the 2 cores, timings will be low and noisy (see --wait-quiet)"
+        )
+    peak = matmul_peak_gflops(2.0 if args.quick else 6.0)
+    d3 = {"ok": False, "how": "skipped (--no-d3rlpy)"} if args.no_d3rlpy else ensure_d3rlpy()
+    print(f"fp32 matmul peak at {THREADS} threads: {peak:.0f} GFLOP/s; d3rlpy: {d3}")
+    return info, peak, d3
+
+
 # ---- the shared benchmark problem -------------------------------------------------------------
 OBS_DIM, ACT_DIM, BATCH, HIDDEN, PX = 25, 4, 256, (256, 256), 64  # the issues' settings
 

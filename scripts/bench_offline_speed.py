@@ -182,15 +182,7 @@ def main() -> None:
     )
     args = p.parse_args()
     seconds = args.seconds or (4.0 if args.quick else 20.0)
-    bc.set_threads()
-    bc.wait_for_quiet(args.wait_quiet)
-    info = bc.machine_info()
-    if info["load_avg_1min_start"] > 1.0:
-        print(f"WARNING: load average {info['load_avg_1min_start']:.2f}: other processes share "
-              "the 2 cores, timings will be low and noisy (see --wait-quiet)")  # fmt: skip
-    peak = bc.matmul_peak_gflops(2.0 if args.quick else 6.0)
-    d3 = {"ok": False, "how": "skipped (--no-d3rlpy)"} if args.no_d3rlpy else bc.ensure_d3rlpy()
-    print(f"fp32 matmul peak at {bc.THREADS} threads: {peak:.0f} GFLOP/s; d3rlpy: {d3}")
+    info, peak, d3 = bc.start(args)
 
     results: dict[str, Any] = {}
     rows = []

@@ -141,15 +141,7 @@ def main() -> None:
     args = p.parse_args()
     seconds = args.seconds or (4.0 if args.quick else 20.0)
     px_utd = 2 if args.quick else 20
-    bc.set_threads()
-    bc.wait_for_quiet(args.wait_quiet)
-    info = bc.machine_info()
-    if info["load_avg_1min_start"] > 1.0:
-        print(f"WARNING: load average {info['load_avg_1min_start']:.2f}: other processes share "
-              "the 2 cores, timings will be low and noisy (see --wait-quiet)")  # fmt: skip
-    peak = bc.matmul_peak_gflops(2.0 if args.quick else 6.0)
-    d3 = {"ok": False, "how": "skipped (--no-d3rlpy)"} if args.no_d3rlpy else bc.ensure_d3rlpy()
-    print(f"fp32 matmul peak at {bc.THREADS} threads: {peak:.0f} GFLOP/s; d3rlpy: {d3}")
+    info, peak, d3 = bc.start(args)
 
     ours_cases = [
         c for c in all_cases(px_utd)
@@ -181,7 +173,7 @@ def main() -> None:
     for label, _, _, ref in [*ours_cases, *((lbl, None, None, None) for lbl, _ in d3_cases)]:
         r = results[label]
         if "rate" not in r:
-            rows.append([label, "error", "", "", "", "", ""])
+            rows.append([label, "error", *[""] * 6])  # as many cells as headers
             continue
         rate, gflop = r["rate"]["median"], r["flops_per_critic_update"] / 1e9
         ref_rate = results.get(ref, {}).get("rate", {}).get("median") if ref else None

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from robot_rl.data.format import atomic_write_json
+
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
@@ -200,7 +202,6 @@ def main() -> None:
             f"{r['episode_spearman']:>8.3f}{r['seconds']:>7.1f}"
         )
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "benchmark": "preference",
         "quick": args.quick,
@@ -223,9 +224,7 @@ def main() -> None:
         },
         "rows": rows,
     }
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp_out, out)
+    atomic_write_json(out, doc)  # the project's own atomic writer
     print(f"wrote {out}")
 
 
