@@ -11,4 +11,8 @@ import os
 # nothing measurable on an idle machine. Must be set before torch is first imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from robot_rl._runtime import keep_freed_memory
+
+keep_freed_memory()  # CQL-sized updates 1.3-1.5x faster on CPU; see robot_rl/_runtime.py
+
 __version__ = "0.1.0"

@@ -162,15 +162,22 @@ def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
 
 
-def write_json(name: str, payload: dict[str, Any]) -> Path:
-    """bench-results/bench_<name>.json, written atomically."""
-    out = ROOT / "bench-results" / f"bench_{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+RESULTS = ROOT / "bench-results"
+
+
+def atomic_write_json(path: Path, payload: dict[str, Any]) -> Path:
+    """``payload`` as JSON at ``path``, written atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f, indent=2, default=float)
-    os.replace(tmp, out)
-    return out
+    os.replace(tmp, path)
+    return path
+
+
+def write_json(name: str, payload: dict[str, Any]) -> Path:
+    """bench-results/bench_<name>.json, written atomically."""
+    return atomic_write_json(RESULTS / f"bench_{name}.json", payload)
 
 
 def start(args: Any) -> tuple[dict[str, Any], float, dict[str, Any]]:
@@ -514,7 +521,12 @@ def _worker() -> None:
     torch.set_num_threads(THREADS)
     import d3rlpy
 
-    fn = {"speed": _d3_speed, "losses": _d3_losses, "paired": _d3_paired}[task["kind"]]
+    if task["kind"] == "call":  # a function of a bench script, e.g. bench_offline_quality.d3_train
+        import importlib
+
+        fn = getattr(importlib.import_module(task["script"]), task["fn"])
+    else:
+        fn = {"speed": _d3_speed, "losses": _d3_losses, "paired": _d3_paired}[task["kind"]]
     result = fn(task)
     result["d3rlpy_version"] = d3rlpy.__version__
     print(json.dumps(result))

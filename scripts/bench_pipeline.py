@@ -104,7 +104,7 @@ def main() -> None:
         f"final success >= 0.80 (got {learned['success_finetuned']:.2f})"
     )
     write_json(
-        "bench_pipeline",
+        "pipeline",
         {
             "quick": args.quick,
             "overrides": extra,

@@ -104,7 +104,9 @@ class CriticEnsemble(nn.Module):
         n = action.shape[0] if many else 1
         # Broadcast the state features over the N actions (a view), then one small copy by cat.
         x = torch.cat([features.expand(n, b, self.in_dim), action.view(n, b, -1)], dim=-1)
-        x = x.view(1, n * b, -1).expand(self.num_qs, -1, -1)  # [M, N*B, F+A], shared by members
+        # [M, N*B, F+A]: a real copy per member. bmm on a stride-0 (expanded) batch dimension
+        # leaves BLAS for a slow loop: measured 7.8 ms vs 1.0 ms for CQL's [2, 7936, 29] input.
+        x = x.view(1, n * b, -1).expand(self.num_qs, -1, -1).contiguous()
         d = detach_params
         for linear, norm in zip(self.linears, self.norms):
             # In-place ReLU: neither bmm's nor layer_norm's backward needs its output.
