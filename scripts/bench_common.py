@@ -180,6 +180,34 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return atomic_write_json(RESULTS / f"bench_{name}.json", payload)
 
 
+def run_units(
+    todo: list[dict[str, Any]], fn: Callable[[dict[str, Any]], dict[str, Any]], jobs: int
+) -> list[dict[str, Any]]:
+    """Run independent benchmark units ``fn(unit)`` (``jobs`` at once in spawned processes),
+    printing one line as each finishes; returns ``{**unit, **result}`` for each. ``fn`` must be
+    importable (a module-level function) and should save its own result so a killed benchmark
+    can skip finished units on the next run."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    t0, out = time.perf_counter(), []
+
+    def done(u: dict[str, Any], r: dict[str, Any]) -> None:
+        out.append({**u, **r})
+        msg = r["error"][-200:] if "error" in r else r.get("summary", "done")
+        print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {u['name']}: {msg}", flush=True)
+
+    if jobs <= 1:
+        for u in todo:
+            done(u, fn(u))
+        return out
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(fn, u): u for u in todo}
+        for f in as_completed(futures):
+            done(futures[f], f.result())
+    return out
+
+
 def start(args: Any) -> tuple[dict[str, Any], float, dict[str, Any]]:
     """The speed benchmarks' common opening: threads, optional wait for a quiet machine, a load
     warning, this CPU's matmul peak and the d3rlpy reference. Returns (machine info, peak, d3)."""

@@ -26,8 +26,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +183,8 @@ def run_unit(u: dict[str, Any]) -> dict[str, Any]:
         result = run_theirs(u) if u["algo"] in THEIRS else run_ours(u)
     except Exception as e:  # a failed unit is reported in the table, not fatal
         result = {"error": f"{type(e).__name__}: {e}"}
+    if "curve" in result:
+        result["summary"] = f"success {result['curve'][-1][1]:.2f}"
     bc.atomic_write_json(Path(u["result"]), {**u, **result})
     return result
 
@@ -313,27 +313,18 @@ def main() -> None:
             "steps": steps, "evals": b["evals"], "eval_episodes": b["eval_episodes"],
             "dataset": dataset, "threads": threads, "out": str(root / "runs" / name),
             "transitions": str(root / "data" / f"{task}.transitions.npz"),
-            "result": str(root / "results" / f"{name}.json"),
+            "result": str(root / "results" / f"{name}.json"), "name": name,
         }  # fmt: skip
         if algo == "iql_pixels":
             u["algo"], u["task_label"] = "iql", label
             u["algo_label"] = "iql_pixels"
-        if Path(u["result"]).exists():
-            results.append(json.loads(Path(u["result"]).read_text()))
+        done = json.loads(Path(u["result"]).read_text()) if Path(u["result"]).exists() else {}
+        if done and "error" not in done:  # failed units are retried
+            results.append(done)
         else:
             todo.append(u)
     print(f"{len(units)} runs, {len(todo)} to do ({len(units) - len(todo)} already done)")
-    t0 = time.perf_counter()
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            for u, r in zip(todo, pool.map(run_unit, todo)):
-                results.append({**u, **r})
-                _progress(u, r, t0)
-    else:
-        for u in todo:
-            r = run_unit(u)
-            results.append({**u, **r})
-            _progress(u, r, t0)
+    results += bc.run_units(todo, run_unit, args.jobs)
     for r in results:
         r["algo"] = r.get("algo_label", r["algo"])
     table = summarize(results)
@@ -363,12 +354,6 @@ def main() -> None:
             "machine": bc.machine_info(),
         },
     )
-
-
-def _progress(u: dict[str, Any], r: dict[str, Any], t0: float) -> None:
-    name = Path(u["result"]).stem
-    msg = r["error"][-200:] if "error" in r else f"success {r['curve'][-1][1]:.2f}"
-    print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {name}: {msg}", flush=True)
 
 
 if __name__ == "__main__":

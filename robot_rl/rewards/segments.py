@@ -63,11 +63,56 @@ class EpisodeCache:
         return self._eps[episode_id]
 
     @property
+    def name(self) -> str:
+        return str(self.dataset.root)
+
+    @property
+    def obs_spec(self) -> dict:
+        return self.dataset.meta.obs_spec
+
+    @property
+    def action_dim(self) -> int:
+        return self.dataset.meta.action_spec.dim
+
+    @property
     def lengths(self) -> dict[int, int]:
         if self._lengths is None:
             ids = self.dataset.episode_ids
             self._lengths = {i: self.dataset.episode_length(i) for i in ids}
         return self._lengths
+
+
+class EpisodeMemory:
+    """Episodes held in memory (an online run's recent ones), with `EpisodeCache`'s interface:
+    segments are sampled from the last ``capacity`` episodes added."""
+
+    def __init__(self, obs_spec: dict, action_dim: int, capacity: int, name: str = "online"):
+        self.obs_spec, self.action_dim, self.capacity, self.name = (
+            obs_spec, action_dim, capacity, name,
+        )  # fmt: skip
+        self._eps: dict[int, Episode] = {}
+        self._next = 0
+
+    def add(self, episode: Episode) -> None:
+        self._eps[self._next] = episode
+        self._eps.pop(self._next - self.capacity, None)
+        self._next += 1
+
+    def __getitem__(self, episode_id: int) -> Episode:
+        return self._eps[episode_id]
+
+    def __len__(self) -> int:
+        return len(self._eps)
+
+    @property
+    def lengths(self) -> dict[int, int]:
+        return {i: ep.length for i, ep in self._eps.items()}
+
+    def state_dict(self) -> dict:
+        return {"episodes": dict(self._eps), "next": self._next}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._eps, self._next = dict(state["episodes"]), int(state["next"])
 
 
 def sample_segments(
@@ -77,7 +122,7 @@ def sample_segments(
     episodes then over start steps."""
     lengths = cache.lengths
     if not lengths:
-        raise UserError(f"{cache.dataset.root}: the dataset has no episodes")
+        raise UserError(f"{cache.name}: no episodes to sample segments from")
     ids = np.array(sorted(lengths))
     out = []
     for ep in rng.choice(ids, size=n):
@@ -102,11 +147,11 @@ def load_segments(
     reward_keys: tuple[str, ...] = (),
 ) -> Segments:
     """Gather segments into padded arrays [N, L, ...]; UserError naming a bad segment."""
-    spec = cache.dataset.meta.obs_spec
+    spec = cache.obs_spec
     missing = [k for k in obs_keys if k not in spec]
     if missing:
-        raise UserError(f"{cache.dataset.root}: no observation key(s) {missing} in meta.json")
-    n, a_dim = len(segments), cache.dataset.meta.action_spec.dim
+        raise UserError(f"{cache.name}: no observation key(s) {missing} (has {sorted(spec)})")
+    n, a_dim = len(segments), cache.action_dim
     obs = {k: np.zeros((n, length, *spec[k].shape), np.dtype(spec[k].dtype)) for k in obs_keys}
     action = np.zeros((n, length, a_dim), np.float32)
     mask = np.zeros((n, length), np.float32)

@@ -50,6 +50,7 @@ class EpisodeRecorder:
         self.action: list[np.ndarray] = []
         self.env_reward: list[float] = []
         self.learned: list[float] = []
+        self.dense: list[float] = []
         self.success: list[bool] = []
         self.terminated: list[bool] = []
         self.truncated: list[bool] = []
@@ -60,6 +61,7 @@ class EpisodeRecorder:
         self.action.append(np.asarray(action, np.float32))
         self.env_reward.append(float(env_reward))
         self.learned.append(float(reward))
+        self.dense.append(float(info.get("dense_reward", np.nan)))
         self.success.append(bool(info.get("success", False)))
 
     def finish(self, terminated: bool, truncated: bool):
@@ -70,6 +72,8 @@ class EpisodeRecorder:
         trunc = np.zeros(T, bool)
         term[-1], trunc[-1] = bool(terminated), bool(truncated) and not terminated
         rewards = {"reward.env": np.asarray(self.env_reward, np.float32)}
+        if np.isfinite(self.dense).all():  # the simulator's progress signal, as collect stores
+            rewards["reward.dense"] = np.asarray(self.dense, np.float32)
         if self.train_column != "reward.env":
             rewards[self.train_column] = np.asarray(self.learned, np.float32)
         ep = Episode(

@@ -74,11 +74,13 @@ def evaluate_and_log(
     obs_mode: str,
     image_size: int,
     seed: int,
+    extra: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """`evaluate` at ``step`` (video under run_dir/videos), logged to the "eval" group."""
+    """`evaluate` at ``step`` (video under run_dir/videos), logged to the "eval" group with
+    ``extra`` columns (e.g. the run's wall-clock so far)."""
     video = run_dir / "videos" / f"eval_{step:07d}.mp4" if cfg.video else None
     m = evaluate(agent, task, obs_mode, image_size, cfg.episodes, seed, video, cfg.video_size)
-    logger.log("eval", step, m)
+    logger.log("eval", step, {**m, **(extra or {})})
     return m
 
 

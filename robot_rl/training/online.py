@@ -21,6 +21,7 @@ import torch
 
 from robot_rl.errors import UserError
 from robot_rl.progress import progress
+from robot_rl.rewards.pebble import PreferenceUpdateConfig
 from robot_rl.training.checkpoint import (
     CKPT_DIR,
     load_loop_state,
@@ -84,6 +85,7 @@ class FinetuneConfig:
     eval: EvalConfig = field(default_factory=lambda: EvalConfig(every=2_000))
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     classifier: ClassifierUpdateConfig = field(default_factory=ClassifierUpdateConfig)
+    preference: PreferenceUpdateConfig = field(default_factory=PreferenceUpdateConfig)
     progress: bool = True
 
 
@@ -110,6 +112,15 @@ def validate(cfg: FinetuneConfig) -> None:
             f"method={cfg.method} fine-tunes a pre-trained {cfg.agent_name} agent: "
             "pass init=CHECKPOINT (from robot-rl pretrain)"
         )
+    if cfg.preference.every > 0:
+        cfg.preference.validate()
+        if cfg.reward == "env":
+            raise UserError(
+                "preference.every > 0 queries a teacher to train a preference reward: "
+                "pass reward=<preference model checkpoint> (robot-rl train-reward kind=preference)"
+            )
+        if cfg.classifier.every > 0:
+            raise UserError("classifier.every and preference.every: one reward model, not both")
     for name in ("warmup_steps", "random_steps", "log_every", "checkpoint_every"):
         if getattr(cfg, name) < 0:
             raise UserError(f"{name}={getattr(cfg, name)}: must be >= 0")
@@ -242,13 +253,15 @@ def finetune(cfg: FinetuneConfig) -> Path:
     recorder = EpisodeRecorder(
         run_dir / "episodes" if cfg.save_episodes else None, task, env, store_keys, reward.column
     )
-    step, episodes_done = 0, 0
+    step, episodes_done, elapsed_before = 0, 0, 0.0
+    started = time.perf_counter()
     if resume and (run_dir / CKPT_DIR / "agent.pt").exists():
         agent.load_state_dict(
             torch.load(run_dir / CKPT_DIR / "agent.pt", map_location=device, weights_only=False)
         )
         state = load_loop_state(run_dir / CKPT_DIR) or {}
         step, episodes_done = int(state["step"]), int(state["episodes"])
+        elapsed_before = float(state.get("elapsed_s", 0.0))
         online.load_state_dict(state["online"])
         restore_rng(rng, state["rng"])
         reward.load_state_dict(state.get("reward"))
@@ -278,13 +291,18 @@ def finetune(cfg: FinetuneConfig) -> Path:
                 "online": online.state_dict(),
                 "rng": rng_state(rng),
                 "reward": reward.state_dict(),
+                "elapsed_s": elapsed(),
             },
         )
 
+    def elapsed() -> float:  # wall-clock of the run so far, across resumes (evaluation included)
+        return elapsed_before + time.perf_counter() - started
+
     def run_eval() -> dict[str, float]:
         return evaluate_and_log(
-            agent, cfg.eval, logger, run_dir, step, task, obs_mode, image_size, cfg.seed
-        )
+            agent, cfg.eval, logger, run_dir, step, task, obs_mode, image_size, cfg.seed,
+            extra={"time/elapsed_s": elapsed()},
+        )  # fmt: skip
 
     learning_starts = max(cfg.warmup_steps, cfg.random_steps)
     # The starting point: success of the initial (pre-trained) policy.
@@ -317,8 +335,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
             recorder.start(obs)
         if step >= learning_starts and (offline is not None or len(online) > 0):
             metrics = agent.update(sampler.sample(agent.sample_size, rng, obs_keys))
-        if reward.maybe_update(step, [b for b in (online, offline) if b is not None]):
-            metrics = {**metrics, **reward.last_metrics}
+        reward.maybe_update(step, [b for b in (online, offline) if b is not None])
         bar.update(1)
         if cfg.log_every and step % cfg.log_every == 0:
             rate = (step - s0) / max(time.perf_counter() - t0, 1e-9)
@@ -327,7 +344,8 @@ def finetune(cfg: FinetuneConfig) -> Path:
                 "train/episodes": episodes_done,
                 "train/success_rate": np.mean(recent_success) if recent_success else 0.0,
             }
-            row = logger.log("train", step, {**metrics, **extra})
+            # The reward model's metrics are those of its latest update (it updates rarely).
+            row = logger.log("train", step, {**metrics, **reward.last_metrics, **extra})
             bar.set_postfix(
                 sps=f"{rate:.0f}",
                 succ=f"{row['train/success_rate']:.2f}",

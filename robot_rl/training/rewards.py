@@ -76,6 +76,22 @@ class OnlineReward:
             pos, neg = goal_frames(doc["provenance"]["dataset"], model.obs_keys)
             model.model.train()
             updater = ClassifierUpdater(model.model, ccfg, pos, neg, seed=cfg.seed)
+        elif cfg.preference.every > 0:
+            from robot_rl.errors import UserError
+            from robot_rl.rewards.model_io import load_reward_config
+            from robot_rl.rewards.pebble import PreferenceUpdater
+
+            doc = read_reward_config(cfg.reward)
+            if doc["kind"] != "preference":
+                raise UserError(
+                    f"{cfg.reward}: preference.every > 0 needs a preference model, "
+                    f"this is a {doc['kind']} model"
+                )
+            model.model.train()
+            updater = PreferenceUpdater(
+                model.model, load_reward_config(cfg.reward), cfg.preference, seed=cfg.seed
+            )
+            return OnlineReward(model, column, updater, cfg.preference, device)
         return OnlineReward(model, column, updater, cfg.classifier, device)
 
     def _tensors(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -102,8 +118,12 @@ class OnlineReward:
         return r, done
 
     def observe_episode(self, episode: Any) -> None:
-        """Policy-visited states become classifier negatives (VICE) and RAQ candidates."""
+        """Policy-visited states become classifier negatives (VICE) and RAQ candidates; or the
+        episode joins the ones preference queries are drawn from (PEBBLE)."""
         if self.updater is None:
+            return
+        if not self.is_classifier:
+            self.updater.add_episode(episode)
             return
         visited = {k: episode.obs[k][1:] for k in self.obs_keys}
         self.updater.add_negatives(visited)
@@ -115,6 +135,15 @@ class OnlineReward:
             return False
         self._last_update = step
         metrics: dict[str, Any] = {}
+        if not self.is_classifier:  # PEBBLE: query, retrain, relabel
+            metrics = self.updater.update()
+            if not any(k.startswith("preference/train") for k in metrics):
+                return False  # budget spent (or nothing answered yet): the model did not change
+            self.model.model.eval()
+            for buf in buffers:
+                buf.relabel(self.model.reward)
+            self.last_metrics = metrics
+            return True
         if self.cfg.max_queries > 0 and self._candidates:
             cands = {
                 k: np.concatenate([c[k] for c in self._candidates]) for k in self._candidates[0]

@@ -156,6 +156,58 @@ def test_learned_classifier_reward_with_visited_negatives(push_data, tmp_path):
     assert "reward.clf" in Dataset(run / "episodes").reward_keys  # learned column stored
 
 
+def test_pebble_queries_retrains_and_relabels_online(push_data, tmp_path):
+    """PEBBLE: every K env steps the teacher answers pairs from the policy's own episodes, the
+    ensemble retrains on all answers so far, and the replay buffer is relabelled; a resumed run
+    continues with the same pairs and budget."""
+    import torch
+
+    from robot_rl.rewards.pebble import PreferenceUpdateConfig
+    from robot_rl.rewards.preference import PreferenceConfig
+    from robot_rl.rewards.train import synthetic_preferences, train_reward
+
+    pcfg = PreferenceConfig(obs_keys=("state",), segment_length=10, steps=5, hidden_dims=(16,))
+    synthetic_preferences(push_data, n_queries=12, cfg=pcfg)
+    ckpt = tmp_path / "pref"
+    train_reward("preference", push_data, ckpt, pcfg, seed=0, progress=False)
+    before = {k: v.clone() for k, v in torch.load(ckpt / "model.pt").items()}
+    cfg = ft(
+        tmp_path / "pebble",
+        reward=str(ckpt),
+        random_steps=20,
+        env_steps=110,  # episodes end every 50 steps: rounds at 50 (4 queries) and 75 (2)
+        preference=PreferenceUpdateConfig(every=25, queries_per_update=4, max_queries=6, steps=3),
+    )
+    run = finetune(cfg)
+    cols = read_csv(run / "train.csv")
+    assert np.nanmax(cols["preference/queries"]) == 6  # 4, then the 2 left of the budget
+    state = load_loop_state(run / "checkpoint")["reward"]
+    assert len(state["updater"]["pairs"]) == 6 and state["updater"]["rounds"] == 2
+    after = state["updater"]["model"]
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the model learned
+    from robot_rl.data import Dataset
+
+    eps = Dataset(run / "episodes")
+    assert "reward.dense" in eps.reward_keys and "reward.pref" in eps.reward_keys
+    finetune(dataclasses.replace(cfg, env_steps=140))  # resume: budget already spent, no crash
+    assert load_loop_state(run / "checkpoint")["reward"]["updater"]["used"] == 6
+
+
+def test_pebble_needs_a_preference_model(tmp_path):
+    from robot_rl.rewards.pebble import PreferenceUpdateConfig
+
+    with pytest.raises(UserError, match="reward=<preference model"):
+        finetune(ft(tmp_path / "p", preference=PreferenceUpdateConfig(every=10)))
+    with pytest.raises(UserError, match="preference.method"):
+        finetune(
+            ft(
+                tmp_path / "p",
+                reward="x",
+                preference=PreferenceUpdateConfig(every=10, method="best"),
+            )
+        )
+
+
 @pytest.mark.parametrize(
     "kw, match",
     [
