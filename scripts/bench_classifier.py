@@ -45,6 +45,7 @@ from robot_rl.data import Dataset, DatasetMeta, DatasetWriter, Episode  # noqa: 
 from robot_rl.rewards.classifier import (  # noqa: E402
     ClassifierConfig,
     evaluate_classifier,
+    predict_proba,
     train_classifier,
 )
 from robot_rl.rewards.model_io import save_reward  # noqa: E402
@@ -116,8 +117,39 @@ def split(frames: dict[str, np.ndarray], n_pos: int, n_neg: int, rng: np.random.
     return {"pixels": frames["pixels"][p]}, {"pixels": frames["pixels"][n]}
 
 
-def exploitation(task: str, ckpt: Path, out: Path, env_steps: int, quick: bool) -> list[dict]:
-    """Online SAC on the classifier reward, frozen vs updated (VICE negatives + RAQ queries)."""
+def visited_fpr(run: Path, ckpt: Path, arm: str) -> dict[str, float]:
+    """The run's final classifier on every state the policy visited: the share of states the
+    simulator calls failures that it calls success (false-positive rate), and of successes it
+    recognises (true-positive rate)."""
+    from robot_rl.rewards.model_io import load_reward
+    from robot_rl.training.checkpoint import load_loop_state
+
+    model = load_reward(ckpt, device="cpu").model
+    if arm == "updated":  # the classifier as the online updater left it
+        model.load_state_dict(load_loop_state(run / "checkpoint")["reward"]["updater"]["model"])
+    ds = Dataset(run / "episodes")
+    frames: dict[str, list[np.ndarray]] = {k: [] for k in model.obs_keys}
+    success = []
+    for i in ds.episode_ids:
+        ep = ds.load(i)
+        for k in frames:
+            frames[k].append(ep.obs[k][1:])
+        success.append(ep.success)
+    said = predict_proba(model, {k: np.concatenate(v) for k, v in frames.items()})
+    said = said > float(model.threshold)
+    truth = np.concatenate(success)
+    return {
+        "visited_states": int(truth.size),
+        "visited_fpr": float(said[~truth].mean()) if (~truth).any() else float("nan"),
+        "visited_tpr": float(said[truth].mean()) if truth.any() else float("nan"),
+    }
+
+
+def exploitation(
+    task: str, ckpt: Path, out: Path, env_steps: int, seeds: int, quick: bool
+) -> list[dict]:
+    """Online SAC on the classifier reward, frozen vs updated (VICE negatives + RAQ queries),
+    and the same agent on the simulator's reward as the reference; ``seeds`` seeds each."""
     from robot_rl.agents import default_config
     from robot_rl.training.online import ClassifierUpdateConfig, FinetuneConfig, finetune
 
@@ -130,44 +162,53 @@ def exploitation(task: str, ckpt: Path, out: Path, env_steps: int, quick: bool) 
             max_queries=25,
             queries_per_update=1,
         ),
+        "simulator": None,
     }
-    for arm, ccfg in arms.items():
-        cfg = FinetuneConfig(
-            method="sac",
-            agent_name="sac",
-            agent=default_config("sac"),
-            task=task,
-            obs="state",  # a state agent; the classifier still scores pixels (env renders both)
-            reward=str(ckpt),
-            offline_ratio=0.0,
-            random_steps=min(1000, env_steps // 3),
-            env_steps=env_steps,
-            out=str(out / arm),
-            overwrite=True,
-            log_every=max(100, env_steps // 10),
-            checkpoint_every=0,
-            classifier=ccfg,
-            progress=False,
-        )
-        cfg.eval.every = 0
-        cfg.eval.episodes = 0 if quick else 10
-        t0 = time.perf_counter()
-        run = finetune(cfg)
-        eps = [Dataset(run / "episodes").load(i) for i in Dataset(run / "episodes").episode_ids]
-        fired = [e for e in eps if e.terminated[-1]]  # the classifier ended these episodes
-        fooled = [e for e in fired if not e.success[-1]]
-        rows.append(
-            {
+    for seed in range(seeds):
+        for arm, ccfg in arms.items():
+            cfg = FinetuneConfig(
+                method="sac",
+                agent_name="sac",
+                agent=default_config("sac"),
+                task=task,
+                obs="state",  # a state agent; the classifier still scores pixels (env renders both)
+                reward="env" if ccfg is None else str(ckpt),
+                offline_ratio=0.0,
+                random_steps=min(1000, env_steps // 3),
+                env_steps=env_steps,
+                seed=seed,
+                out=str(out / f"{arm}-s{seed}"),
+                overwrite=True,
+                log_every=max(100, env_steps // 10),
+                checkpoint_every=0,
+                classifier=ccfg or ClassifierUpdateConfig(),
+                progress=False,
+            )
+            cfg.eval.every = 0
+            cfg.eval.episodes = 5 if quick else 20
+            cfg.eval.video = False
+            t0 = time.perf_counter()
+            run = finetune(cfg)
+            ds = Dataset(run / "episodes")
+            eps = [ds.load(i) for i in ds.episode_ids]
+            fired = [e for e in eps if e.terminated[-1]]  # the classifier ended these episodes
+            fooled = [e for e in fired if not e.success[-1]]
+            from robot_rl.training.logger import read_csv
+
+            row = {
                 "arm": arm,
+                "seed": seed,
                 "episodes": len(eps),
-                "classifier_ended": len(fired),
-                "ended_without_success": len(fooled),
-                "exploit_rate": len(fooled) / max(1, len(eps)),
-                "true_success_rate": float(np.mean([e.is_success for e in eps])) if eps else 0.0,
+                "classifier_ended": len(fired) if ccfg is not None else None,
+                "ended_without_success": len(fooled) if ccfg is not None else None,
+                "train_success_rate": float(np.mean([e.is_success for e in eps])) if eps else 0.0,
+                "eval_success_rate": read_csv(run / "eval.csv")["eval/success_rate"][-1],
                 "seconds": time.perf_counter() - t0,
             }
-        )
-        print(json.dumps(rows[-1]), file=sys.stderr)
+            if ccfg is not None:
+                row.update(visited_fpr(run, ckpt, arm))
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
     return rows
 
 
@@ -177,6 +218,8 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="*", default=None)
     ap.add_argument("--exploit", action="store_true", help="also run the exploitation experiment")
     ap.add_argument("--exploit-steps", type=int, default=None)
+    ap.add_argument("--exploit-seeds", type=int, default=None)
+    ap.add_argument("--exploit-tasks", nargs="*", default=None, help="default: push zone")
     ap.add_argument("--out", default="bench-results/bench_classifier.json")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     args = ap.parse_args()
@@ -187,12 +230,17 @@ def main() -> None:
         tasks = args.tasks or ["push"]
         sizes, steps, n_train, n_test = [10, 50], 100, 15, 10
         cfg_kw: dict = {"channels": 16}
-        exploit_steps = args.exploit_steps or 400
+        exploit_steps = args.exploit_steps or 300
+        exploit_seeds = args.exploit_seeds or 1
     else:
         tasks = args.tasks or list_tasks()
         sizes, steps, n_train, n_test = [10, 50, 200], 500, 60, 20
         cfg_kw = {}
-        exploit_steps = args.exploit_steps or 20_000
+        exploit_steps = args.exploit_steps or 10_000
+        exploit_seeds = args.exploit_seeds or 3
+    exploit_tasks = args.exploit_tasks or (["push"] if args.quick else ["push", "zone"])
+    if args.exploit:
+        tasks = list(dict.fromkeys([*tasks, *exploit_tasks]))
     tmp = Path(tempfile.mkdtemp(prefix="bench_clf_"))
     rows, relabel_rows, exploit_rows = [], [], []
     for task in tasks:
@@ -231,7 +279,7 @@ def main() -> None:
         relabel_rows.append(
             {"task": task, "transitions": n_tr, "seconds": dt, "transitions_per_s": n_tr / dt}
         )
-        if args.exploit:
+        if args.exploit and task in exploit_tasks:
             # The pipeline's path: synthetic goal labels on the training dataset -> train_reward
             # (the online updater reloads those labels as its positives and negatives).
             root = tmp / f"{task}_train"
@@ -239,8 +287,9 @@ def main() -> None:
             cfg = ClassifierConfig(steps=steps, **cfg_kw)
             train_reward("classifier", root, tmp / f"{task}_goal", cfg, progress=False)
             rows_e = exploitation(
-                task, tmp / f"{task}_goal", tmp / f"{task}_online", exploit_steps, args.quick
-            )
+                task, tmp / f"{task}_goal", tmp / f"{task}_online", exploit_steps,
+                exploit_seeds, args.quick,
+            )  # fmt: skip
             exploit_rows += [{"task": task, **r} for r in rows_e]
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -263,14 +312,14 @@ def main() -> None:
         print(f"{r['task']:<16}{r['transitions_per_s']:>22.0f}")
     if exploit_rows:
         print(
-            f"\n{'task':<16}{'arm':<9}{'episodes':>9}{'clf_ended':>10}{'fooled':>8}"
-            f"{'exploit':>9}{'true_succ':>10}"
+            f"\n{'task':<10}{'arm':<10}{'seed':>5}{'episodes':>9}{'fooled':>8}"
+            f"{'visited FPR':>12}{'visited TPR':>12}{'eval succ':>10}"
         )
         for r in exploit_rows:
             print(
-                f"{r['task']:<16}{r['arm']:<9}{r['episodes']:>9}{r['classifier_ended']:>10}"
-                f"{r['ended_without_success']:>8}{r['exploit_rate']:>9.3f}"
-                f"{r['true_success_rate']:>10.3f}"
+                f"{r['task']:<10}{r['arm']:<10}{r['seed']:>5}{r['episodes']:>9}"
+                f"{_f(r.get('ended_without_success'), 0):>8}{_f(r.get('visited_fpr')):>12}"
+                f"{_f(r.get('visited_tpr')):>12}{r['eval_success_rate']:>10.2f}"
             )
     out = Path(args.out)
     doc = {
@@ -279,6 +328,7 @@ def main() -> None:
         "config": {
             "steps": steps,
             "sizes": sizes,
+            "exploit": {"steps": exploit_steps, "seeds": exploit_seeds, "tasks": exploit_tasks},
             "train_episodes": n_train,
             "test_episodes": n_test,
             **cfg_kw,
@@ -295,6 +345,10 @@ def main() -> None:
     }
     atomic_write_json(out, doc)  # the project's own atomic writer
     print(f"wrote {out}")
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None or x != x else f"{x:.{digits}f}"
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ train the ensemble, and measure on episodes from *other seeds*:
   - label accuracy: how often the model prefers the segment the oracle prefers (non-tied pairs),
   - rank correlation (Spearman) of learned segment / episode returns with the true dense returns.
 
-    MUJOCO_GL=egl .venv/bin/python scripts/bench_preference.py --quick
+    MUJOCO_GL=egl .venv/bin/python scripts/bench_preferences.py --quick
 
-Prints a table and writes bench-results/bench_preference.json.
+Prints a table and writes bench-results/bench_preferences.json.
 """
 
 from __future__ import annotations
@@ -56,24 +56,28 @@ from robot_rl.types import ActionSpec, ArraySpec  # noqa: E402
 POLICIES = [("expert", 0.0), ("noisy", 0.3), ("noisy", 0.8), ("play", 0.0), ("random", 0.0)]
 
 
-def collect(task: str, root: Path, seeds: range) -> Path:
-    """Scripted episodes (expert/noisy/play/random, by seed) with reward.env and reward.dense."""
+def collect(task: str, root: Path, seeds: range, pixels: bool = False) -> Path:
+    """Scripted episodes (expert/noisy/play/random, by seed) with reward.env and reward.dense;
+    with ``pixels``, 64 px frames too."""
     from robot_rl.envs import get_task_info, make_env, make_scripted_policy
 
     info = get_task_info(task)
     writer: DatasetWriter | None = None
     for seed in seeds:
         kind, noise = POLICIES[seed % len(POLICIES)]
-        env = make_env(task, obs="state", seed=seed)
+        env = make_env(task, obs="both" if pixels else "state", image_size=64, seed=seed)
         pi = make_scripted_policy(task, kind=kind, noise=noise, seed=seed)
         obs, _ = env.reset(seed=seed)
         pi.reset(env)
-        states, actions, env_r, dense, succ = [obs["state"]], [], [], [], []
+        keys = tuple(sorted(obs))
+        frames: dict[str, list] = {k: [obs[k]] for k in keys}
+        actions, env_r, dense, succ = [], [], [], []
         terminated = truncated = False
         while not (terminated or truncated):
             a = np.asarray(pi.act(env), np.float32)
             obs, r, terminated, truncated, step_info = env.step(a)
-            states.append(obs["state"])
+            for k in keys:
+                frames[k].append(obs[k])
             actions.append(a)
             env_r.append(r)
             dense.append(step_info["dense_reward"])
@@ -82,7 +86,7 @@ def collect(task: str, root: Path, seeds: range) -> Path:
         t = len(actions)
         last = np.arange(t) == t - 1  # flags are set on the final step only
         ep = Episode(
-            obs={"state": np.asarray(states, np.float32)},
+            obs={k: np.asarray(v) for k, v in frames.items()},
             action=np.asarray(actions, np.float32),
             rewards={
                 "reward.env": np.asarray(env_r, np.float32),
@@ -94,13 +98,13 @@ def collect(task: str, root: Path, seeds: range) -> Path:
             info={"seed": seed, "policy": kind, "noise": noise},
         )
         if writer is None:
-            spec = {"state": ArraySpec(tuple(ep.obs["state"].shape[1:]), "float32")}
+            spec = {k: ArraySpec(tuple(v.shape[1:]), v.dtype.name) for k, v in ep.obs.items()}
             meta = DatasetMeta(
                 task,
                 info.control_freq,
                 spec,
                 ActionSpec(ep.action.shape[1]),
-                provenance={"source": "scripts/bench_preference.py"},
+                provenance={"source": "scripts/bench_preferences.py"},
             )
             writer = DatasetWriter(root, meta)
         writer.write(ep, seed)
@@ -146,8 +150,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
     ap.add_argument("--task", default="push")
-    ap.add_argument("--out", default="bench-results/bench_preference.json")
+    ap.add_argument("--out", default="bench-results/bench_preferences.json")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    ap.add_argument("--no-pixels", action="store_true", help="skip the 64 px model rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -159,15 +164,23 @@ def main() -> None:
     methods = ["uniform", "disagreement", "entropy"]
     tmp = Path(tempfile.mkdtemp(prefix="bench_pref_"))
     t0 = time.perf_counter()
-    train_root = collect(args.task, tmp / "train", range(n_train))
-    test = EpisodeCache(collect(args.task, tmp / "test", range(10_000, 10_000 + n_test)))
+    px = not args.no_pixels
+    train_root = collect(args.task, tmp / "train", range(n_train), px)
+    test = EpisodeCache(collect(args.task, tmp / "test", range(10_000, 10_000 + n_test), px))
     t_collect = time.perf_counter() - t0
     ds = Dataset(train_root)
-    cfg = PreferenceConfig(obs_keys=("state",), steps=steps, batch_size=batch)
+    cfg_state = PreferenceConfig(obs_keys=("state",), steps=steps, batch_size=batch)
+    # Pixel models: a conv net per member makes each step ~50x a state step on this CPU, so
+    # fewer steps and pairs per batch (same queries, same teachers).
+    cfg_px = PreferenceConfig(
+        obs_keys=("pixels",), steps=30 if args.quick else 200, batch_size=8 if args.quick else 16
+    )
     rows = []
-    runs = [(m, "oracle", n) for m in methods for n in budgets]
-    runs += [("uniform", t, budgets[-1]) for t in teachers if t != "oracle"]
-    for method, teacher, n in runs:
+    runs = [(m, "oracle", n, cfg_state) for m in methods for n in budgets]
+    runs += [("uniform", t, budgets[-1], cfg_state) for t in teachers if t != "oracle"]
+    if px:
+        runs += [("uniform", t, budgets[-1], cfg_px) for t in teachers]
+    for method, teacher, n, cfg in runs:
         shutil.rmtree(ds.root / "labels", ignore_errors=True)
         t1 = time.perf_counter()
         info = synthetic_preferences(
@@ -175,8 +188,9 @@ def main() -> None:
         )
         pairs = preference_pairs(ds.root, cfg)
         model, m = train_preference(cfg, pairs, ds.meta.obs_spec, ds.meta.action_spec.dim, seed=0)
-        ev = evaluate(model, test, cfg, 500, seed=1)
+        ev = evaluate(model, test, cfg, 200 if cfg is cfg_px else 500, seed=1)
         row = {
+            "obs": cfg.obs_keys[0],
             "method": method,
             "teacher": teacher,
             "queries": n,
@@ -188,7 +202,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
-    hdr = f"{'method':<13}{'teacher':<9}{'queries':>8}{'answered':>9}{'label_acc':>10}"
+    hdr = f"{'obs':<7}{'method':<13}{'teacher':<9}{'queries':>8}{'answered':>9}{'label_acc':>10}"
     hdr += f"{'seg_rho':>9}{'ep_rho':>8}{'sec':>7}"
     print(
         f"\npreference benchmark: task={args.task} train episodes={n_train} "
@@ -197,7 +211,7 @@ def main() -> None:
     print(hdr)
     for r in rows:
         print(
-            f"{r['method']:<13}{r['teacher']:<9}{r['queries']:>8}{r['answered']:>9}"
+            f"{r['obs']:<7}{r['method']:<13}{r['teacher']:<9}{r['queries']:>8}{r['answered']:>9}"
             f"{r['label_accuracy']:>10.3f}{r['segment_spearman']:>9.3f}"
             f"{r['episode_spearman']:>8.3f}{r['seconds']:>7.1f}"
         )
@@ -209,11 +223,12 @@ def main() -> None:
         "train_episodes": n_train,
         "test_episodes": n_test,
         "config": {
+            "pixel_model": {"steps": cfg_px.steps, "batch_size": cfg_px.batch_size},
             "steps": steps,
             "rounds": rounds,
-            "segment_length": cfg.segment_length,
-            "ensemble": cfg.ensemble_size,
-            "batch_size": cfg.batch_size,
+            "segment_length": cfg_state.segment_length,
+            "ensemble": cfg_state.ensemble_size,
+            "batch_size": cfg_state.batch_size,
         },
         "collect_seconds": t_collect,
         "machine": {
