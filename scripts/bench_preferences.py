@@ -16,23 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from robot_rl.data.format import atomic_write_json
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import atomic_write_json, machine_info  # noqa: E402
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
-# torch's optimisers import torch._dynamo (and with it triton) lazily; doing that after MuJoCo has
-# created an EGL context segfaults (measured here), so import it before any env exists.
-import torch._dynamo  # noqa: E402, F401
 
 from robot_rl.data import Dataset, DatasetMeta, DatasetWriter, Episode  # noqa: E402
 from robot_rl.rewards.metrics import spearman  # noqa: E402
@@ -231,15 +227,10 @@ def main() -> None:
             "batch_size": cfg_state.batch_size,
         },
         "collect_seconds": t_collect,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
         "rows": rows,
     }
-    atomic_write_json(out, doc)  # the project's own atomic writer
+    atomic_write_json(out, doc)
     print(f"wrote {out}")
 
 

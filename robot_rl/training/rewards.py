@@ -54,45 +54,28 @@ class OnlineReward:
     def build(cfg: Any, device: torch.device) -> OnlineReward:
         if cfg.reward == "env":
             return OnlineReward()
-        from robot_rl.rewards.model_io import load_reward, read_reward_config
+        from robot_rl.rewards.model_io import load_reward
         from robot_rl.rewards.relabel import default_column_name
 
         model = load_reward(cfg.reward, device=device)
         column = f"reward.{default_column_name(cfg.reward)}"
-        updater = None
         if cfg.classifier.every > 0:
-            from robot_rl.errors import UserError
             from robot_rl.rewards.classifier import ClassifierUpdater
-            from robot_rl.rewards.model_io import load_reward_config
             from robot_rl.rewards.train import goal_frames
 
-            doc = read_reward_config(cfg.reward)
-            if doc["kind"] != "classifier":
-                raise UserError(
-                    f"{cfg.reward}: classifier.every > 0 needs a goal classifier, "
-                    f"this is a {doc['kind']} model"
-                )
-            ccfg = load_reward_config(cfg.reward)
+            doc, ccfg = _updatable(cfg.reward, "classifier", "classifier.every > 0")
             pos, neg = goal_frames(doc["provenance"]["dataset"], model.obs_keys)
             model.model.train()
             updater = ClassifierUpdater(model.model, ccfg, pos, neg, seed=cfg.seed)
-        elif cfg.preference.every > 0:
-            from robot_rl.errors import UserError
-            from robot_rl.rewards.model_io import load_reward_config
+            return OnlineReward(model, column, updater, cfg.classifier, device)
+        if cfg.preference.every > 0:
             from robot_rl.rewards.pebble import PreferenceUpdater
 
-            doc = read_reward_config(cfg.reward)
-            if doc["kind"] != "preference":
-                raise UserError(
-                    f"{cfg.reward}: preference.every > 0 needs a preference model, "
-                    f"this is a {doc['kind']} model"
-                )
+            _, pcfg = _updatable(cfg.reward, "preference", "preference.every > 0")
             model.model.train()
-            updater = PreferenceUpdater(
-                model.model, load_reward_config(cfg.reward), cfg.preference, seed=cfg.seed
-            )
+            updater = PreferenceUpdater(model.model, pcfg, cfg.preference, seed=cfg.seed)
             return OnlineReward(model, column, updater, cfg.preference, device)
-        return OnlineReward(model, column, updater, cfg.classifier, device)
+        return OnlineReward(model, column)
 
     def _tensors(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {
@@ -169,3 +152,15 @@ class OnlineReward:
         if state and self.updater is not None:
             self.updater.load_state_dict(state["updater"])
             self._last_update = state["last_update"]
+
+
+def _updatable(path: str, kind: str, why: str) -> tuple[dict[str, Any], Any]:
+    """(config document, model config) of reward checkpoint ``path``, which must be a ``kind``
+    model because ``why``; a UserError otherwise."""
+    from robot_rl.errors import UserError
+    from robot_rl.rewards.model_io import load_reward_config, read_reward_config
+
+    doc = read_reward_config(path)
+    if doc["kind"] != kind:
+        raise UserError(f"{path}: {why} needs a {kind} model, this is a {doc['kind']} model")
+    return doc, load_reward_config(path)
