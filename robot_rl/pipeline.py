@@ -38,6 +38,7 @@ class PipelineConfig:
     negatives: int = 600
     classifier_steps: int = 500
     queries: int = 300
+    query_method: str = "uniform"  # preference queries: uniform | disagreement | entropy
     # offline pre-training (the agent sees state; the reward model sees pixels). IQL with the
     # sparse-task settings of its paper (expectile 0.9, beta 10): measured on this CPU it reaches
     # 0.9 success on drawer in 3k updates, where Cal-QL is still at 0 (see the README).
@@ -156,6 +157,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
                 "positives": cfg.positives,
                 "negatives": cfg.negatives,
                 "queries": cfg.queries,
+                "query_method": cfg.query_method,
             },
             ["collect"],
             lambda fresh: _label(cfg, data, mode),
@@ -315,6 +317,7 @@ def _label(cfg: PipelineConfig, data: Path, mode: str) -> Any:
             positives=cfg.positives,
             negatives=cfg.negatives,
             queries=cfg.queries,
+            query_method=cfg.query_method,
             seed=cfg.seed,
         )
     )

@@ -4,9 +4,14 @@ For each query-selection method (uniform / disagreement / entropy) and query bud
 dataset of scripted-policy episodes with a teacher over the simulator's dense progress reward,
 train the ensemble, and measure on episodes from *other seeds*:
   - label accuracy: how often the model prefers the segment the oracle prefers (non-tied pairs),
-  - rank correlation (Spearman) of learned segment / episode returns with the true dense returns.
+  - rank correlation (Spearman) of learned segment / episode returns with the true dense returns;
+for state models (every method and budget) and 64 px models (every teacher).
 
-    MUJOCO_GL=egl .venv/bin/python scripts/bench_preferences.py --quick
+With --downstream: `robot-rl pipeline reward=preference` at 100 / 300 / 1000 oracle queries,
+uniform vs disagreement selection, 3 seeds, against `reward=env` (success after pre-training and
+fine-tuning on the pipeline's task).
+
+    .venv/bin/python scripts/bench_preferences.py --quick [--downstream]
 
 Prints a table and writes bench-results/bench_preferences.json.
 """
@@ -142,6 +147,40 @@ def evaluate(model, test: EpisodeCache, cfg: PreferenceConfig, n_pairs: int, see
     }
 
 
+def downstream(quick: bool, seeds: int, budgets: list[int], out: Path) -> dict:
+    """`robot-rl pipeline reward=preference` (synthetic oracle labels on the pipeline's task,
+    IQL pre-training then fine-tuning) at each query budget and selection method, against the
+    same pipeline on the simulator's reward; final success over the pipeline's evaluation."""
+    from bench_pipeline import QUICK
+    from bench_pipeline import run as run_pipeline
+
+    base = [*QUICK] if quick else []
+    arms = [("env", None, None)]
+    arms += [("preference", m, n) for n in budgets for m in ("uniform", "disagreement")]
+    rows = []
+    for seed in range(seeds):
+        for reward, method, n in arms:
+            over = [*base, f"reward={reward}", f"seed={seed}"]
+            if reward == "preference":
+                over += [f"queries={n}", f"query_method={method}"]
+            name = f"{reward}-{method or 'sim'}-{n or 0}-s{seed}"
+            r = run_pipeline(out / name, over)
+            rows.append({
+                "reward": reward, "method": method, "queries": n, "seed": seed,
+                "task": r["task"], "success_pretrained": r["success_pretrained"],
+                "success_finetuned": r["success_finetuned"], "minutes": r["wall_clock_s"] / 60,
+            })  # fmt: skip
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        key = "simulator" if r["reward"] == "env" else f"{r['method']} {r['queries']} queries"
+        groups.setdefault(key, []).append(r["success_finetuned"])
+    print(f"\n{'reward':<28}{'seeds':>6}{'success':>9}  per seed")
+    for key, v in groups.items():
+        print(f"{key:<28}{len(v):>6}{np.mean(v):>9.2f}  {' '.join(f'{x:.2f}' for x in v)}")
+    return {"rows": rows, "mean_success": {k: float(np.mean(v)) for k, v in groups.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
@@ -149,6 +188,11 @@ def main() -> None:
     ap.add_argument("--out", default="bench-results/bench_preferences.json")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     ap.add_argument("--no-pixels", action="store_true", help="skip the 64 px model rows")
+    ap.add_argument(
+        "--downstream", action="store_true",
+        help="also: pipeline success with the preference reward vs the simulator's (slow)",
+    )  # fmt: skip
+    ap.add_argument("--downstream-seeds", type=int, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -198,6 +242,14 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
+    down = "not run (pass --downstream)"
+    if args.downstream:
+        down = downstream(
+            args.quick,
+            args.downstream_seeds or (1 if args.quick else 3),
+            [20] if args.quick else [100, 300, 1000],
+            Path("runs/bench_preferences") / ("quick" if args.quick else "full"),
+        )
     hdr = f"{'obs':<7}{'method':<13}{'teacher':<9}{'queries':>8}{'answered':>9}{'label_acc':>10}"
     hdr += f"{'seg_rho':>9}{'ep_rho':>8}{'sec':>7}"
     print(
@@ -229,6 +281,7 @@ def main() -> None:
         "collect_seconds": t_collect,
         "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
         "rows": rows,
+        "downstream": down,
     }
     atomic_write_json(out, doc)
     print(f"wrote {out}")
