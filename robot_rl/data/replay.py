@@ -184,6 +184,19 @@ class ReplayBuffer:
             self._valid_idx = np.flatnonzero(self._valid)
         return self._valid_idx
 
+    def obs_stats(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(mean, std) per vector observation key over the stored transitions' observations
+        (image keys are skipped: the image encoder scales pixels itself)."""
+        idx = self._indices()
+        if idx.size == 0:
+            raise ValueError("cannot compute statistics of an empty ReplayBuffer")
+        out = {}
+        for k, a in self._obs.items():
+            if a.ndim == 2:  # [N, D] vectors
+                x = a[idx].astype(np.float64)
+                out[k] = (x.mean(0), x.std(0))
+        return out
+
     def sample_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """Uniform transition indices (with replacement)."""
         idx = self._indices()

@@ -37,6 +37,9 @@ class PretrainConfig:
     reward_scale: float = 1.0  # r' = r * scale + bias, applied when data is loaded
     reward_bias: float = 0.0
     fail_reward: float | None = 0.0  # sparse per-step failure reward, for Cal-QL MC returns
+    # Standardise vector observations by the dataset's mean and std (stored in the checkpoint,
+    # so fine-tuning and evaluation see the same inputs).
+    normalize_obs: bool = True
     # End each episode at its first reward-1 step (a binary learned reward's success), as the
     # online loop does when a goal classifier fires. For reward columns from a classifier.
     terminate_on_reward: bool = False
@@ -162,6 +165,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     obs_spec = {k: meta.obs_spec[k] for k in obs_keys}
     action_spec = ActionSpec(meta.action_spec.dim)
     agent = make_agent(cfg.agent_name, cfg.agent, obs_spec, action_spec, device)
+    if cfg.normalize_obs:
+        agent.encoder.set_normalization(buf.obs_stats())
     image_size = obs_spec["pixels"].shape[0] if "pixels" in obs_spec else 64
 
     logger = Logger(run_dir, cfg.logger, config=dataclasses.asdict(cfg))

@@ -75,6 +75,9 @@ class FinetuneConfig:
     reward_scale: float = 1.0
     reward_bias: float = 0.0
     fail_reward: float | None = 0.0
+    # Standardise vector observations: a fresh agent with offline data uses that data's mean and
+    # std; an agent from init=CHECKPOINT keeps the statistics stored in it.
+    normalize_obs: bool = True
     seed: int = 0
     device: str = "auto"
     out: str = "runs/finetune"
@@ -237,6 +240,8 @@ def finetune(cfg: FinetuneConfig) -> Path:
             show_progress=cfg.progress,
             terminate_on_reward=cfg.terminate_on_reward,
         )
+    if cfg.normalize_obs and offline is not None and not cfg.init:
+        agent.encoder.set_normalization(offline.obs_stats())
     online = ReplayBuffer(
         {k: full_spec[k] for k in store_keys},
         action_spec.dim,

@@ -60,3 +60,29 @@ def test_log_std_stays_within_bounds():
     pi = TanhGaussianPolicy(2, 2, (8,), log_std_min=-5.0, log_std_max=2.0)
     _, log_std = pi(1e4 * torch.randn(100, 2))
     assert log_std.min() >= -5.0 and log_std.max() <= 2.0
+
+
+def test_encoder_standardises_vector_keys_and_leaves_images_alone():
+    import numpy as np
+
+    from robot_rl.networks.encoders import ObsEncoder
+    from robot_rl.types import ArraySpec
+
+    spec = {
+        "pixels": ArraySpec((16, 16, 3), "uint8"),
+        "proprio": ArraySpec((2,), "float32"),
+        "state": ArraySpec((3,), "float32"),
+    }
+    enc = ObsEncoder(spec, channels=4, feature_dim=5)
+    obs = {
+        "pixels": torch.zeros(2, 16, 16, 3, dtype=torch.uint8),
+        "proprio": torch.tensor([[1.0, 2.0], [3.0, 4.0]]),
+        "state": torch.tensor([[10.0, 0.0, 5.0], [12.0, 0.0, 5.0]]),
+    }
+    before = enc(obs)
+    enc.set_normalization({"state": (np.array([11.0, 0.0, 5.0]), np.array([1.0, 0.0, 2.0]))})
+    after = enc(obs)
+    assert torch.equal(after[:, :7], before[:, :7])  # image features, then proprio: unchanged
+    # state: (x - mean) / std, with a zero std floored at 1e-3 (a constant input stays finite)
+    assert torch.allclose(after[:, 7:], torch.tensor([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+    assert set(enc.state_dict()) >= {"shift", "scale"}  # saved with the agent

@@ -46,6 +46,19 @@ def test_pretrain_writes_checkpoint_that_rebuilds_the_agent(tiny_state_dataset, 
     assert a.shape == (4,) and np.all(np.abs(a) <= 1)
 
 
+def test_checkpoint_carries_the_datasets_observation_statistics(tiny_state_dataset, tmp_path):
+    from robot_rl.data import Dataset
+
+    ds = Dataset(tiny_state_dataset)
+    states = np.concatenate([ds.load(i).obs["state"][:-1] for i in ds.episode_ids])
+    agent, _ = load_agent(pretrain(cfg_for(tiny_state_dataset, tmp_path / "n")))
+    np.testing.assert_allclose(agent.encoder.shift.numpy(), states.mean(0), rtol=1e-4, atol=1e-5)
+    std = np.maximum(states.std(0), 1e-3)
+    np.testing.assert_allclose(agent.encoder.scale.numpy(), std, rtol=1e-4, atol=1e-5)
+    raw, _ = load_agent(pretrain(cfg_for(tiny_state_dataset, tmp_path / "r", normalize_obs=False)))
+    assert np.all(raw.encoder.shift.numpy() == 0) and np.all(raw.encoder.scale.numpy() == 1)
+
+
 def test_resume_continues_without_duplicate_steps(tiny_state_dataset, tmp_path):
     out = tmp_path / "run"
     pretrain(cfg_for(tiny_state_dataset, out, steps=20))
