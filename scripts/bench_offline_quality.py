@@ -37,7 +37,7 @@ import bench_common as bc  # noqa: E402
 MIXTURE = "expert:0.3+noisy0.3:0.4+play:0.3"
 OURS = ("bc", "filtered_bc", "iql", "cql", "calql")
 THEIRS = ("d3rlpy_iql", "d3rlpy_cql")
-FULL = {"episodes": 300, "steps": 3000, "evals": 4, "eval_episodes": 50, "seeds": 3}
+FULL = {"episodes": 300, "steps": 2000, "evals": 4, "eval_episodes": 50, "seeds": 3}
 FULL_PIXELS = {"steps": 1000, "seeds": 1}  # ~1 pixel update/s per core: one seed, fewer updates
 QUICK = {"episodes": 16, "steps": 150, "evals": 2, "eval_episodes": 5, "seeds": 1}
 QUICK_PIXELS = {"steps": 30, "seeds": 1}
