@@ -183,6 +183,8 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", type=int)
     ap.add_argument("--env-steps", type=int)
+    ap.add_argument("--warmup", type=int, help="WSRL's frozen-policy warm-up steps")
+    ap.add_argument("--eval-every", type=int, help="env steps between evaluations")
     ap.add_argument("--num-qs", type=int, help="critics of the SAC-based methods")
     ap.add_argument("--utd", type=int, help="critic updates per env step (SAC-based methods)")
     ap.add_argument("--pixels", action="store_true", help="also one 64 px run of --pixel-method")
@@ -194,7 +196,8 @@ def main() -> None:
 
     b = dict(QUICK if args.quick else FULL)
     for key, val in (("seeds", args.seeds), ("env_steps", args.env_steps),
-                     ("num_qs", args.num_qs), ("utd", args.utd)):  # fmt: skip
+                     ("num_qs", args.num_qs), ("utd", args.utd), ("warmup", args.warmup),
+                     ("eval_every", args.eval_every)):  # fmt: skip
         if val is not None:
             b[key] = val
     methods = [m for m in args.methods.split(",") if m]
