@@ -145,6 +145,10 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
         )
     state = torch.load(info.path / "agent.pt", map_location=device, weights_only=False)
     if info.agent == cfg.agent_name:
+        # Same agent: the checkpoint's own config (its network shapes, e.g. LayerNorm critics),
+        # not the preset's defaults, which may describe another architecture.
+        cfg.agent = info.agent_config
+        agent = make_agent(cfg.agent_name, cfg.agent, obs_spec, action_spec, device)
         agent.load_state_dict(state)
     elif cfg.agent_name == "sac" and info.agent in ("cql", "calql", "iql"):
         from robot_rl.agents.init_from import init_from_checkpoint_state
