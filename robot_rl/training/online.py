@@ -129,6 +129,9 @@ def validate(cfg: FinetuneConfig) -> None:
             raise UserError(f"{name}={getattr(cfg, name)}: must be >= 0")
 
 
+_SHAPE_FIELDS = ("hidden_dims", "num_qs", "layer_norm", "critic_layer_norm", "encoder", "actor")
+
+
 def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
     """A fresh agent, or one initialised from ``cfg.init`` (whole state, or WSRL actor-critic)."""
     from robot_rl.agents import make_agent
@@ -145,9 +148,10 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
         )
     state = torch.load(info.path / "agent.pt", map_location=device, weights_only=False)
     if info.agent == cfg.agent_name:
-        # Same agent: the checkpoint's own config (its network shapes, e.g. LayerNorm critics),
-        # not the preset's defaults, which may describe another architecture.
-        cfg.agent = info.agent_config
+        # Same agent: the network shapes come from the checkpoint (e.g. its LayerNorm critics),
+        # everything else (learning rates, loss settings) from this run's config.
+        shape = {f: getattr(info.agent_config, f) for f in _SHAPE_FIELDS if hasattr(cfg.agent, f)}
+        cfg.agent = dataclasses.replace(cfg.agent, **shape)
         agent = make_agent(cfg.agent_name, cfg.agent, obs_spec, action_spec, device)
         agent.load_state_dict(state)
     elif cfg.agent_name == "sac" and info.agent in ("cql", "calql", "iql"):
