@@ -112,6 +112,8 @@ def run_unit(u: dict[str, Any]) -> dict[str, Any]:
             "eval.video=false", "progress=false", "save_episodes=false",
             f"checkpoint_every={b['env_steps'] // 2}", "log_every=500",
         ]  # fmt: skip
+        if u.get("retry"):
+            args.append("overwrite=true")
         if u["method"] in ("wsrl", "calql"):
             args.append(f"init={init}")
         if u["method"] in ("rlpd", "calql"):
@@ -234,8 +236,8 @@ def main() -> None:
         p = Path(u["result"])
         if p.exists() and "error" not in json.loads(p.read_text()):
             results.append(json.loads(p.read_text()))
-        else:
-            todo.append(u)
+        else:  # a unit that failed before starts afresh; an interrupted one resumes
+            todo.append({**u, "retry": p.exists()})
     todo.sort(key=lambda u: (u["method"] == "calql", u["obs"] == "pixels"))  # slowest last
     print(f"{len(units)} runs, {len(todo)} to do; budget {b}")
     inits = {init_dir(u): u for u in todo if u["method"] in ("wsrl", "calql")}
@@ -261,10 +263,10 @@ def main() -> None:
     from robot_rl.analysis import plot_runs
 
     runs = [Path(r["out"]) for r in results if "error" not in r]
-    plot_path = bc.RESULTS / f"bench_finetune{'_quick' if args.quick else ''}.png"
+    plot_path = bc.RESULTS / f"bench_finetune_curves{'_quick' if args.quick else ''}.png"
     table = plot_runs(runs, plot_path, group_by=("method", "task", "obs")) if runs else []
     bc.write_json(
-        "finetune",
+        "finetune_quick" if args.quick else "finetune",
         {
             "quick": args.quick,
             "budget": b,

@@ -340,7 +340,7 @@ def main() -> None:
     plot_path = bc.RESULTS / f"bench_offline_quality{'_quick' if args.quick else ''}.png"
     plot(table, plot_path)
     bc.write_json(
-        "offline_quality",
+        "offline_quality_quick" if args.quick else "offline_quality",
         {
             "quick": args.quick,
             "budget": b,
