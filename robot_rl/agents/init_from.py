@@ -45,7 +45,9 @@ def init_from_checkpoint_state(
     missing = [k for k in _NETWORKS if k not in src_state]
     if missing:
         raise UserError(f"checkpoint state has no {missing}: not a CQL/Cal-QL/IQL/SAC agent state")
-    _check_same_shapes("encoder", agent.encoder.state_dict(), src_state["encoder"])
+    enc = {k: v for k, v in agent.encoder.state_dict().items() if k not in ("shift", "scale")}
+    src_enc = {k: v for k, v in src_state["encoder"].items() if k not in ("shift", "scale")}
+    _check_same_shapes("encoder", enc, src_enc)  # shift/scale: absent in older checkpoints
     _check_same_shapes("actor", agent.actor.state_dict(), src_state["actor"])
 
     with torch.no_grad():

@@ -88,6 +88,13 @@ class ObsEncoder(nn.Module):
     def has_images(self) -> bool:
         return bool(self.image_keys)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints saved before standardisation existed have no shift/scale: they were
+        # trained on raw inputs, which is the identity normalisation.
+        for name, value in (("shift", 0.0), ("scale", 1.0)):
+            state_dict.setdefault(prefix + name, torch.full_like(getattr(self, name), value))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def set_normalization(self, stats: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Standardise each vector key by its data (mean, std); std is floored at 1e-3, so a
         constant input (a fixed goal) stays finite. Keys missing from ``stats`` stay as they are.

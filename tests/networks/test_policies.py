@@ -86,3 +86,14 @@ def test_encoder_standardises_vector_keys_and_leaves_images_alone():
     # state: (x - mean) / std, with a zero std floored at 1e-3 (a constant input stays finite)
     assert torch.allclose(after[:, 7:], torch.tensor([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
     assert set(enc.state_dict()) >= {"shift", "scale"}  # saved with the agent
+
+
+def test_encoder_loads_a_state_saved_before_standardisation_as_identity():
+    from robot_rl.networks.encoders import ObsEncoder
+    from robot_rl.types import ArraySpec
+
+    enc = ObsEncoder({"state": ArraySpec((3,), "float32")})
+    old = {k: v for k, v in enc.state_dict().items() if k not in ("shift", "scale")}
+    enc.shift.fill_(5.0)
+    enc.load_state_dict(old)  # strict: the missing buffers are filled, not an error
+    assert torch.all(enc.shift == 0) and torch.all(enc.scale == 1)
