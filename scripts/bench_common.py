@@ -229,6 +229,15 @@ def start(args: Any) -> tuple[dict[str, Any], float, dict[str, Any]]:
 OBS_DIM, ACT_DIM, BATCH, HIDDEN, PX = 25, 4, 256, (256, 256), 64  # the issues' settings
 
 
+def problem_settings(seconds: float, quick: bool, **extra: Any) -> dict[str, Any]:
+    """The shared benchmark problem and timing, for a speed benchmark's JSON "settings"."""
+    return {
+        "batch": BATCH, "hidden": HIDDEN, "obs_dim": OBS_DIM, "act_dim": ACT_DIM, "pixels": PX,
+        "threads": THREADS, "seconds_per_measurement": seconds, "quick": quick,
+        "d3rlpy_path": "algo.impl.update(TorchMiniBatch, grad_step)", **extra,
+    }  # fmt: skip
+
+
 def specs() -> tuple[dict[str, Any], dict[str, Any]]:
     """(state spec, 64 px pixel spec) of the benchmark problem."""
     from robot_rl.types import ArraySpec

@@ -237,24 +237,17 @@ def main() -> None:
             ["algo", "quantity", "ours", "d3rlpy", "rel diff", "std err of diff"],
             [[r[0], r[1], *(bc.fmt(x, 4) for x in r[2:])] for r in arows],
         )
-    info["load_avg_1min_end"] = __import__("os").getloadavg()[0]
+    info["load_avg_1min_end"] = os.getloadavg()[0]
     out = bc.write_json(
         "offline_speed",
         {
-            "settings": {
-                "batch": BATCH,
-                "hidden": HIDDEN,
-                "obs_dim": OBS_DIM,
-                "act_dim": ACT_DIM,
-                "pixels": PX,
-                "threads": bc.THREADS,
-                "cql_n_actions": 10,
-                "n_critics": 2,
-                "seconds_per_measurement": seconds,
-                "quick": args.quick,
-                "d3rlpy_path": "algo.impl.update(TorchMiniBatch, grad_step)",
-                "flops": "torch FlopCounterMode over one update (matmul + conv, fwd + bwd)",
-            },  # fmt: skip
+            "settings": bc.problem_settings(
+                seconds,
+                args.quick,
+                cql_n_actions=10,
+                n_critics=2,
+                flops="torch FlopCounterMode over one update (matmul + conv, fwd + bwd)",
+            ),  # fmt: skip
             "machine": info,
             "matmul_peak_gflops": peak,
             "d3rlpy": d3,

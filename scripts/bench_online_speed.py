@@ -193,20 +193,13 @@ def main() -> None:
     out = bc.write_json(
         "online_speed",
         {
-            "settings": {
-                "batch": BATCH,
-                "hidden": HIDDEN,
-                "obs_dim": OBS_DIM,
-                "act_dim": ACT_DIM,
-                "pixels": PX,
-                "pixel_utd": px_utd,
-                "threads": bc.THREADS,
-                "seconds_per_measurement": seconds,
-                "quick": args.quick,
-                "rlpd": {"num_qs": 10, "num_min_qs": 2, "layer_norm": True, "utd": 20},
-                "d3rlpy_path": "algo.impl.update(TorchMiniBatch, grad_step)",
-                "flops": "torch FlopCounterMode over one update (eager), per critic update",
-            },  # fmt: skip
+            "settings": bc.problem_settings(
+                seconds,
+                args.quick,
+                pixel_utd=px_utd,
+                rlpd={"num_qs": 10, "num_min_qs": 2, "layer_norm": True, "utd": 20},
+                flops="torch FlopCounterMode over one update (eager), per critic update",
+            ),  # fmt: skip
             "machine": info,
             "matmul_peak_gflops": peak,
             "d3rlpy": d3,
