@@ -7,15 +7,18 @@ from *other seeds*: accuracy and balanced accuracy at the threshold chosen on he
 frames, AUROC, ECE. Then relabel throughput (transitions/s through `relabel_dataset`, i.e. read
 npz + classify 64 px frames + write).
 
-With ``--exploit``: the exploitation experiment (VICE): online SAC fine-tuning on the learned
-reward with the classifier frozen vs. updated with policy-visited negatives (+ RAQ queries),
-through `robot_rl.training.online.finetune`. Measured from the saved online episodes: how often
-the classifier ended an episode that the simulator says failed (exploitation), and the true
-success rate.
+With ``--parts exploit`` (or ``--exploit``): the exploitation experiment (VICE). Per task and
+seed, three `robot-rl pipeline` runs that differ only in the reward the policy fine-tunes on:
+the learned goal classifier updated online with policy-visited negatives and RAQ queries (the
+pipeline's default), the same classifier frozen, and the simulator's reward. Reported: how often
+the classifier ended an online episode that the simulator says failed, the final classifier's
+false-positive rate on every state the policy visited, and the simulator's success (50 episodes).
 
-    MUJOCO_GL=egl .venv/bin/python scripts/bench_classifier.py --quick [--exploit]
+    MUJOCO_GL=egl .venv/bin/python scripts/bench_classifier.py --quick --parts quality,exploit
+    .venv/bin/python scripts/bench_classifier.py --parts exploit --exploit-tasks drawer zone
 
-Prints a table and writes bench-results/bench_classifier.json.
+Prints tables and writes bench-results/bench_classifier.json (--quick: _quick.json); parts not
+run this time are kept from the previous file of the same mode.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import atomic_write_json, machine_info  # noqa: E402
+from bench_common import atomic_write_json, cli, machine_info  # noqa: E402
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -46,7 +49,6 @@ from robot_rl.rewards.classifier import (  # noqa: E402
 )
 from robot_rl.rewards.model_io import save_reward  # noqa: E402
 from robot_rl.rewards.relabel import relabel_dataset  # noqa: E402
-from robot_rl.rewards.train import synthetic_goal_labels, train_reward  # noqa: E402
 from robot_rl.types import ActionSpec, ArraySpec  # noqa: E402
 
 POLICIES = [("expert", 0.0), ("noisy", 0.3), ("expert", 0.0), ("play", 0.0), ("random", 0.0)]
@@ -141,199 +143,279 @@ def visited_fpr(run: Path, ckpt: Path, arm: str) -> dict[str, float]:
     }
 
 
-def exploitation(
-    task: str, ckpt: Path, out: Path, env_steps: int, seeds: int, quick: bool
-) -> list[dict]:
-    """Online SAC on the classifier reward, frozen vs updated (VICE negatives + RAQ queries),
-    and the same agent on the simulator's reward as the reference; ``seeds`` seeds each."""
-    from robot_rl.agents import default_config
-    from robot_rl.training.online import ClassifierUpdateConfig, FinetuneConfig, finetune
+# The pipeline at benchmark budgets: `robot-rl pipeline` with these overrides per arm.
+EXPLOIT_QUICK = [
+    "episodes=16", "positives=20", "negatives=60", "classifier_steps=30", "pretrain_steps=200",
+    "env_steps=400", "eval_episodes=3", "eval_every=200", "classifier_every=200",
+    "classifier_queries=5",
+]  # fmt: skip
+ARMS = {  # arm -> pipeline overrides on top of the learned-classifier defaults
+    "updated": [],  # VICE negatives every classifier_every env steps + RAQ queries
+    "frozen": ["classifier_every=0", "classifier_queries=0"],
+    "simulator": ["reward=env"],
+}
 
-    rows = []
-    arms = {
-        "frozen": ClassifierUpdateConfig(every=0),
-        "updated": ClassifierUpdateConfig(
-            every=max(50, env_steps // 20),
-            steps=20 if quick else 50,
-            max_queries=25,
-            queries_per_update=1,
-        ),
-        "simulator": None,
-    }
-    for seed in range(seeds):
-        for arm, ccfg in arms.items():
-            cfg = FinetuneConfig(
-                method="sac",
-                agent_name="sac",
-                agent=default_config("sac"),
-                task=task,
-                obs="state",  # a state agent; the classifier still scores pixels (env renders both)
-                reward="env" if ccfg is None else str(ckpt),
-                offline_ratio=0.0,
-                random_steps=min(1000, env_steps // 3),
-                env_steps=env_steps,
-                seed=seed,
-                out=str(out / f"{arm}-s{seed}"),
-                overwrite=True,
-                log_every=max(100, env_steps // 10),
-                checkpoint_every=0,
-                classifier=ccfg or ClassifierUpdateConfig(),
-                progress=False,
-            )
-            cfg.eval.every = 0
-            cfg.eval.episodes = 5 if quick else 20
-            cfg.eval.video = False
+
+def pipeline_cli(out: Path, overrides: list[str], log: Path) -> dict:
+    """`robot-rl pipeline out=OUT ...` in a subprocess (one torch thread); its summary.json."""
+    cli(["pipeline", f"out={out}", "progress=false", *overrides], 1, log)
+    return json.loads((out / "summary.json").read_text())
+
+
+def exploit_unit(u: dict) -> dict:
+    """The three arms of one (task, seed), each a full `robot-rl pipeline` run: the learned
+    classifier updated online (the default), the same classifier frozen, the simulator's reward.
+    The frozen arm starts from a copy of the updated arm's directory, so the pipeline's stage
+    cache re-runs only what differs (fine-tuning and evaluation): both arms share data, labels,
+    classifier and pre-trained policy. Saves its rows to u["result"]; a finished unit is kept."""
+    done = Path(u["result"])
+    if done.exists():
+        return json.loads(done.read_text())
+    root, rows = Path(u["root"]), []
+    try:
+        base = [f"task={u['task']}", f"seed={u['seed']}", *u["overrides"]]
+        for arm, extra in ARMS.items():
+            out = root / arm
+            if arm == "frozen" and not out.exists():
+                shutil.copytree(root / "updated", out, ignore=shutil.ignore_patterns("finetune-*"))
             t0 = time.perf_counter()
-            run = finetune(cfg)
-            ds = Dataset(run / "episodes")
-            eps = [ds.load(i) for i in ds.episode_ids]
-            fired = [e for e in eps if e.terminated[-1]]  # the classifier ended these episodes
-            fooled = [e for e in fired if not e.success[-1]]
-            from robot_rl.training.logger import read_csv
-
+            summary = pipeline_cli(out, [*base, *extra], root / f"{arm}.log")
             row = {
-                "arm": arm,
-                "seed": seed,
-                "episodes": len(eps),
-                "classifier_ended": len(fired) if ccfg is not None else None,
-                "ended_without_success": len(fooled) if ccfg is not None else None,
-                "train_success_rate": float(np.mean([e.is_success for e in eps])) if eps else 0.0,
-                "eval_success_rate": read_csv(run / "eval.csv")["eval/success_rate"][-1],
+                "task": u["task"], "arm": arm, "seed": u["seed"],
+                "success_pretrained": summary["success_pretrained"],
+                "success_finetuned": summary["success_finetuned"],
                 "seconds": time.perf_counter() - t0,
-            }
-            if ccfg is not None:
-                row.update(visited_fpr(run, ckpt, arm))
+            }  # fmt: skip
+            if arm != "simulator":
+                stages = json.loads((out / "stages.json").read_text())
+                ft_dir = Path(stages["finetune"]["result"])  # finetune-<method>
+                row.update(visited_stats(ft_dir, out / "reward-classifier", arm))
             rows.append(row)
-            print(json.dumps(row), file=sys.stderr)
+    except Exception as e:  # reported in the table, not fatal to the benchmark
+        return {"error": f"{type(e).__name__}: {e}", "rows": rows}
+    result = {"rows": rows, "summary": " ".join(f"{r['arm']} {r['success_finetuned']:.2f}"
+                                                 for r in rows)}  # fmt: skip
+    atomic_write_json(done, result)
+    return result
+
+
+def visited_stats(run: Path, ckpt: Path, arm: str) -> dict:
+    """Exploitation in one fine-tuning run: how many online episodes the classifier ended
+    although the simulator says they failed, and the final classifier's rates on every state."""
+    ds = Dataset(run / "episodes")
+    eps = [ds.load(i) for i in ds.episode_ids]
+    fired = [e for e in eps if e.terminated[-1]]  # the classifier ended these episodes
+    return {
+        "episodes": len(eps),
+        "classifier_ended": len(fired),
+        "ended_without_success": sum(not e.success[-1] for e in fired),
+        "train_success_rate": float(np.mean([e.is_success for e in eps])) if eps else 0.0,
+        **visited_fpr(run, ckpt, arm),
+    }
+
+
+def exploitation(tasks: list[str], seeds: int, quick: bool, root: Path, jobs: int) -> list[dict]:
+    """Every (task, seed) unit, ``jobs`` at once; one row per arm."""
+    from bench_common import run_units
+
+    units = [
+        {
+            "name": f"{task}-s{seed}", "task": task, "seed": seed,
+            "root": str(root / f"{task}-s{seed}"),
+            "result": str(root / "results" / f"{task}-s{seed}.json"),
+            "overrides": EXPLOIT_QUICK if quick else [],
+        }
+        for task in tasks for seed in range(seeds)
+    ]  # fmt: skip
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    for u in units:
+        Path(u["root"]).mkdir(parents=True, exist_ok=True)
+    rows = []
+    for r in run_units(units, exploit_unit, jobs):
+        rows += r.get("rows", [])
+        if "error" in r:
+            rows.append({"task": r["task"], "seed": r["seed"], "arm": "error", "error": r["error"]})
     return rows
+
+
+def exploit_summary(rows: list[dict]) -> list[dict]:
+    """Per (task, arm): means over seeds, and the issue's two targets for the updated arm."""
+    out = []
+    for task in dict.fromkeys(r["task"] for r in rows if r["arm"] != "error"):
+        by_arm = {a: [r for r in rows if r["task"] == task and r["arm"] == a] for a in ARMS}
+        sim = np.mean([r["success_finetuned"] for r in by_arm["simulator"]] or [np.nan])
+        for arm, rs in by_arm.items():
+            if not rs:
+                continue
+            mean = {k: float(np.mean([r[k] for r in rs])) for k in
+                    ("success_pretrained", "success_finetuned", "visited_fpr", "visited_tpr")
+                    if all(k in r for r in rs)}  # fmt: skip
+            row = {"task": task, "arm": arm, "seeds": len(rs), **mean}
+            if arm == "updated":
+                row["target_fpr_at_most_0.05"] = bool(mean["visited_fpr"] <= 0.05)
+                row["target_within_10_points_of_simulator"] = bool(
+                    abs(mean["success_finetuned"] - sim) <= 0.10
+                )
+            out.append(row)
+    return out
+
+
+def quality_and_relabel(tasks: list[str], quick: bool) -> tuple[list[dict], list[dict], dict]:
+    """Classifier quality against the number of positives, and relabel throughput, per task."""
+    if quick:
+        sizes, steps, n_train, n_test, cfg_kw = [10, 50], 100, 15, 10, {"channels": 16}
+    else:
+        sizes, steps, n_train, n_test, cfg_kw = [10, 50, 200], 500, 60, 20, {}
+    tmp = Path(tempfile.mkdtemp(prefix="bench_clf_"))
+    rows, relabel_rows = [], []
+    try:
+        for task in tasks:
+            t0 = time.perf_counter()
+            train = collect(task, range(n_train), root=tmp / f"{task}_train")
+            test = collect(task, range(5000, 5000 + n_test), root=tmp / f"{task}_test")
+            t_collect = time.perf_counter() - t0
+            rng = np.random.default_rng(0)
+            test_pos, test_neg = split(test, 200, 400, rng)
+            ckpt = None
+            for n in sizes:
+                pos, neg = split(train, n, 3 * n, rng)
+                cfg = ClassifierConfig(steps=steps, **cfg_kw)
+                t1 = time.perf_counter()
+                model, m = train_classifier(cfg, pos, neg, seed=0)
+                t_train = time.perf_counter() - t1
+                ev = evaluate_classifier(model, test_pos, test_neg)
+                row = {
+                    "task": task,
+                    "positives": len(pos["pixels"]),
+                    "negatives": len(neg["pixels"]),
+                    **{f"test_{k}": v for k, v in ev.items()},
+                    "holdout_auroc": m.get("holdout/auroc", float("nan")),
+                    "train_seconds": t_train,
+                    "collect_seconds": t_collect,
+                }
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr)
+                a_dim = Dataset(tmp / f"{task}_train").meta.action_spec.dim
+                ckpt = save_reward(tmp / f"{task}_clf", "classifier", model, cfg, a_dim, m)
+            ds_root = tmp / f"{task}_test"
+            t1 = time.perf_counter()
+            relabel_dataset(ds_root, ckpt, name="bench", batch_size=512, progress=False)
+            dt = time.perf_counter() - t1
+            n_tr = sum(Dataset(ds_root).episode_length(i) for i in Dataset(ds_root).episode_ids)
+            relabel_rows.append(
+                {"task": task, "transitions": n_tr, "seconds": dt, "transitions_per_s": n_tr / dt}
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    config = {
+        "steps": steps,
+        "sizes": sizes,
+        "train_episodes": n_train,
+        "test_episodes": n_test,
+        **cfg_kw,
+    }
+    return rows, relabel_rows, config
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small budgets (under 3 minutes)")
-    ap.add_argument("--tasks", nargs="*", default=None)
-    ap.add_argument("--exploit", action="store_true", help="also run the exploitation experiment")
-    ap.add_argument("--exploit-steps", type=int, default=None)
-    ap.add_argument("--exploit-seeds", type=int, default=None)
-    ap.add_argument("--exploit-tasks", nargs="*", default=None, help="default: push zone")
-    ap.add_argument("--out", default="bench-results/bench_classifier.json")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
+    ap.add_argument("--parts", default="quality", help="quality,exploit (comma-separated)")
+    ap.add_argument("--exploit", action="store_true", help="same as adding exploit to --parts")
+    ap.add_argument("--tasks", nargs="*", default=None, help="quality tasks (default: all)")
+    ap.add_argument("--exploit-seeds", type=int, default=None, help="default 3 (quick: 1)")
+    ap.add_argument("--exploit-tasks", nargs="*", default=None, help="default: drawer zone")
+    ap.add_argument("--jobs", type=int, default=2, help="exploitation units at once")
+    ap.add_argument("--work", default="runs/bench_classifier", help="exploitation run dirs")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (quality part)")
     args = ap.parse_args()
     from robot_rl.envs import list_tasks
 
+    parts = {p for p in args.parts.split(",") if p} | ({"exploit"} if args.exploit else set())
+    if parts - {"quality", "exploit"}:
+        raise SystemExit(f"--parts: unknown {sorted(parts - {'quality', 'exploit'})}")
     torch.set_num_threads(args.threads)
-    if args.quick:
-        tasks = args.tasks or ["push"]
-        sizes, steps, n_train, n_test = [10, 50], 100, 15, 10
-        cfg_kw: dict = {"channels": 16}
-        exploit_steps = args.exploit_steps or 300
-        exploit_seeds = args.exploit_seeds or 1
-    else:
-        tasks = args.tasks or list_tasks()
-        sizes, steps, n_train, n_test = [10, 50, 200], 500, 60, 20
-        cfg_kw = {}
-        exploit_steps = args.exploit_steps or 10_000
-        exploit_seeds = args.exploit_seeds or 3
-    exploit_tasks = args.exploit_tasks or (["push"] if args.quick else ["push", "zone"])
-    if args.exploit:
-        tasks = list(dict.fromkeys([*tasks, *exploit_tasks]))
-    tmp = Path(tempfile.mkdtemp(prefix="bench_clf_"))
-    rows, relabel_rows, exploit_rows = [], [], []
-    for task in tasks:
-        t0 = time.perf_counter()
-        train = collect(task, range(n_train), root=tmp / f"{task}_train")
-        test = collect(task, range(5000, 5000 + n_test), root=tmp / f"{task}_test")
-        t_collect = time.perf_counter() - t0
-        rng = np.random.default_rng(0)
-        test_pos, test_neg = split(test, 200, 400, rng)
-        ckpt = None
-        for n in sizes:
-            pos, neg = split(train, n, 3 * n, rng)
-            cfg = ClassifierConfig(steps=steps, **cfg_kw)
-            t1 = time.perf_counter()
-            model, m = train_classifier(cfg, pos, neg, seed=0)
-            t_train = time.perf_counter() - t1
-            ev = evaluate_classifier(model, test_pos, test_neg)
-            row = {
-                "task": task,
-                "positives": len(pos["pixels"]),
-                "negatives": len(neg["pixels"]),
-                **{f"test_{k}": v for k, v in ev.items()},
-                "holdout_auroc": m.get("holdout/auroc", float("nan")),
-                "train_seconds": t_train,
-                "collect_seconds": t_collect,
-            }
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr)
-            a_dim = Dataset(tmp / f"{task}_train").meta.action_spec.dim
-            ckpt = save_reward(tmp / f"{task}_clf", "classifier", model, cfg, a_dim, m)
-        ds_root = tmp / f"{task}_test"
-        t1 = time.perf_counter()
-        relabel_dataset(ds_root, ckpt, name="bench", batch_size=512, progress=False)
-        dt = time.perf_counter() - t1
-        n_tr = sum(Dataset(ds_root).episode_length(i) for i in Dataset(ds_root).episode_ids)
-        relabel_rows.append(
-            {"task": task, "transitions": n_tr, "seconds": dt, "transitions_per_s": n_tr / dt}
-        )
-        if args.exploit and task in exploit_tasks:
-            # The pipeline's path: synthetic goal labels on the training dataset -> train_reward
-            # (the online updater reloads those labels as its positives and negatives).
-            root = tmp / f"{task}_train"
-            synthetic_goal_labels(root, n_pos=sizes[-1], n_neg=3 * sizes[-1], seed=0)
-            cfg = ClassifierConfig(steps=steps, **cfg_kw)
-            train_reward("classifier", root, tmp / f"{task}_goal", cfg, progress=False)
-            rows_e = exploitation(
-                task, tmp / f"{task}_goal", tmp / f"{task}_online", exploit_steps,
-                exploit_seeds, args.quick,
-            )  # fmt: skip
-            exploit_rows += [{"task": task, **r} for r in rows_e]
-    shutil.rmtree(tmp, ignore_errors=True)
+    out = Path("bench-results") / f"bench_classifier{'_quick' if args.quick else ''}.json"
+    # Parts not run now are kept from the previous run of the same mode (each says its config).
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    doc.update(
+        {
+            "benchmark": "classifier",
+            "quick": args.quick,
+            "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
+        }
+    )
 
-    print(
-        f"\nclassifier benchmark: train seeds 0..{n_train - 1}, test seeds 5000.. "
-        f"({n_test} episodes), {steps} steps, negatives = 3x positives"
-    )
-    print(
-        f"{'task':<16}{'pos':>5}{'neg':>5}{'acc':>7}{'bal_acc':>9}{'auroc':>7}{'ece':>7}"
-        f"{'thr':>6}{'train_s':>9}"
-    )
-    for r in rows:
+    if "quality" in parts:
+        tasks = args.tasks or (["push"] if args.quick else list_tasks())
+        rows, relabel_rows, config = quality_and_relabel(tasks, args.quick)
+        doc.update({"quality": rows, "relabel": relabel_rows, "quality_config": config})
+    if "exploit" in parts:
+        tasks = args.exploit_tasks or (["drawer"] if args.quick else ["drawer", "zone"])
+        seeds = args.exploit_seeds or (1 if args.quick else 3)
+        work = Path(args.work) / ("quick" if args.quick else "full")
+        rows = exploitation(tasks, seeds, args.quick, work, args.jobs)
+        doc["exploitation"] = {
+            "design": "robot-rl pipeline per arm: learned goal classifier updated online (VICE "
+            "negatives + RAQ queries) / the same classifier frozen / the simulator's reward; "
+            "IQL pre-training and IQL fine-tuning with offline data kept (the pipeline's recipe)",
+            "tasks": tasks,
+            "seeds": seeds,
+            "overrides": EXPLOIT_QUICK if args.quick else [],
+            "runs": rows,
+            "summary": exploit_summary(rows),
+        }
+
+    if "quality" in doc:
+        c = doc.get("quality_config", {})
         print(
-            f"{r['task']:<16}{r['positives']:>5}{r['negatives']:>5}{r['test_accuracy']:>7.3f}"
-            f"{r['test_balanced_accuracy']:>9.3f}{r['test_auroc']:>7.3f}{r['test_ece']:>7.3f}"
-            f"{r['test_threshold']:>6.2f}{r['train_seconds']:>9.1f}"
+            f"\nclassifier quality: {c.get('steps')} steps, negatives = 3x positives, "
+            "scored on frames from other seeds"
         )
-    print(f"\n{'task':<16}{'relabel transitions/s':>22}")
-    for r in relabel_rows:
-        print(f"{r['task']:<16}{r['transitions_per_s']:>22.0f}")
-    if exploit_rows:
         print(
-            f"\n{'task':<10}{'arm':<10}{'seed':>5}{'episodes':>9}{'fooled':>8}"
-            f"{'visited FPR':>12}{'visited TPR':>12}{'eval succ':>10}"
+            f"{'task':<16}{'pos':>5}{'neg':>5}{'acc':>7}{'bal_acc':>9}{'auroc':>7}{'ece':>7}"
+            f"{'thr':>6}{'train_s':>9}"
         )
-        for r in exploit_rows:
+        for r in doc["quality"]:
             print(
-                f"{r['task']:<10}{r['arm']:<10}{r['seed']:>5}{r['episodes']:>9}"
-                f"{_f(r.get('ended_without_success'), 0):>8}{_f(r.get('visited_fpr')):>12}"
-                f"{_f(r.get('visited_tpr')):>12}{r['eval_success_rate']:>10.2f}"
+                f"{r['task']:<16}{r['positives']:>5}{r['negatives']:>5}"
+                f"{r['test_accuracy']:>7.3f}{r['test_balanced_accuracy']:>9.3f}"
+                f"{r['test_auroc']:>7.3f}{r['test_ece']:>7.3f}{r['test_threshold']:>6.2f}"
+                f"{r['train_seconds']:>9.1f}"
             )
-    out = Path(args.out)
-    doc = {
-        "benchmark": "classifier",
-        "quick": args.quick,
-        "config": {
-            "steps": steps,
-            "sizes": sizes,
-            "exploit": {"steps": exploit_steps, "seeds": exploit_seeds, "tasks": exploit_tasks},
-            "train_episodes": n_train,
-            "test_episodes": n_test,
-            **cfg_kw,
-        },
-        "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
-        "quality": rows,
-        "relabel": relabel_rows,
-        "exploitation": exploit_rows if args.exploit else "not run (pass --exploit)",
-    }
+        print(f"\n{'task':<16}{'relabel transitions/s':>22}")
+        for r in doc["relabel"]:
+            print(f"{r['task']:<16}{r['transitions_per_s']:>22.0f}")
+    if isinstance(doc.get("exploitation"), dict):
+        print(
+            f"\n{'task':<10}{'arm':<11}{'seed':>5}{'episodes':>9}{'fooled':>8}"
+            f"{'visited FPR':>12}{'visited TPR':>12}{'pre-trained':>12}{'fine-tuned':>11}"
+        )
+        for r in doc["exploitation"]["runs"]:
+            if r["arm"] == "error":
+                print(f"{r['task']:<10}error      {r['seed']:>5}  {r['error'][:100]}")
+                continue
+            print(
+                f"{r['task']:<10}{r['arm']:<11}{r['seed']:>5}{_f(r.get('episodes'), 0):>9}"
+                f"{_f(r.get('ended_without_success'), 0):>8}{_f(r.get('visited_fpr')):>12}"
+                f"{_f(r.get('visited_tpr')):>12}{r['success_pretrained']:>12.2f}"
+                f"{r['success_finetuned']:>11.2f}"
+            )
+        print(
+            "\nmeans over seeds (targets for 'updated': visited FPR <= 0.05, fine-tuned success "
+            "within 10 points of 'simulator')"
+        )
+        for r in doc["exploitation"]["summary"]:
+            print(
+                f"  {r['task']:<10}{r['arm']:<11}seeds {r['seeds']}  fine-tuned "
+                f"{r['success_finetuned']:.2f}  visited FPR {_f(r.get('visited_fpr'))}"
+                + (
+                    f"  targets met: FPR {r['target_fpr_at_most_0.05']}, success "
+                    f"{r['target_within_10_points_of_simulator']}"
+                    if r["arm"] == "updated"
+                    else ""
+                )
+            )
     atomic_write_json(out, doc)
     print(f"wrote {out}")
 

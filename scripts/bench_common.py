@@ -180,6 +180,20 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return atomic_write_json(RESULTS / f"bench_{name}.json", payload)
 
 
+def cli(args: list[str], threads: int, log: Path) -> None:
+    """`robot-rl <args>` in a subprocess with ``threads`` torch threads; output to ``log``."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        p = subprocess.run(
+            [sys.executable, "-m", "robot_rl.cli.main", *args], stdout=f, stderr=subprocess.STDOUT,
+            env=env, cwd=ROOT,
+        )  # fmt: skip
+    if p.returncode != 0:
+        tail = log.read_text()[-1500:]
+        raise RuntimeError(f"robot-rl {' '.join(args[:2])} failed (log {log}):\n{tail}")
+
+
 def run_units(
     todo: list[dict[str, Any]], fn: Callable[[dict[str, Any]], dict[str, Any]], jobs: int
 ) -> list[dict[str, Any]]:

@@ -19,6 +19,8 @@ The plot shows IQM and 95% bootstrap bands over seeds (`robot_rl.analysis.plot_r
     python scripts/bench_finetune.py --quick           # ~3 minutes: same code, tiny budgets
     python scripts/bench_finetune.py --jobs 2          # the benchmark (hours on 2 cores)
     python scripts/bench_finetune.py --pixels          # one 64 px run of --pixel-method
+    python scripts/bench_finetune.py --tasks drawer --methods rlpd,sac \
+        --set agent.init_temperature=1.0 --tag temperature1   # a control arm, kept apart
 
 Finished runs are kept: a re-run after a kill skips them (and `robot-rl finetune` itself resumes
 an interrupted run from its checkpoint).
@@ -29,8 +31,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,23 +55,13 @@ QUICK = {
 }  # fmt: skip
 
 
-def cli(args: list[str], threads: int, log: Path) -> None:
-    """`robot-rl <args>` in a subprocess with ``threads`` torch threads; output to ``log``."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as f:
-        p = subprocess.run(
-            [sys.executable, "-m", "robot_rl.cli.main", *args], stdout=f, stderr=subprocess.STDOUT,
-            env=env, cwd=bc.ROOT,
-        )  # fmt: skip
-    if p.returncode != 0:
-        tail = log.read_text()[-1500:]
-        raise RuntimeError(f"robot-rl {' '.join(args[:2])} failed (log {log}):\n{tail}")
+def read_csv_rows(path: Path) -> list[dict[str, float]]:
+    with open(path) as f:
+        return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
 
 
 def read_eval(run: Path) -> list[dict[str, float]]:
-    with open(run / "eval.csv") as f:
-        return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    return read_csv_rows(run / "eval.csv")
 
 
 def init_dir(u: dict[str, Any]) -> Path:
@@ -83,7 +73,7 @@ def pretrain_unit(u: dict[str, Any]) -> dict[str, Any]:
     finished one is cheap: `robot-rl pretrain` sees the complete checkpoint and stops."""
     b, out = u["budget"], init_dir(u)
     try:
-        cli(
+        bc.cli(
             [
                 # LayerNorm critics: WSRL's SAC critics have it, so its init must too.
                 "pretrain", "agent=calql", "agent.layer_norm=true", f"dataset={u['dataset']}",
@@ -110,7 +100,8 @@ def run_unit(u: dict[str, Any]) -> dict[str, Any]:
             f"task={u['task']}", f"obs={u['obs']}", f"env_steps={b['env_steps']}",
             f"eval.every={b['eval_every']}", f"eval.episodes={b['eval_episodes']}",
             "eval.video=false", "progress=false", "save_episodes=false",
-            f"checkpoint_every={b['env_steps'] // 2}", "log_every=500",
+            f"checkpoint_every={b['env_steps'] // 2}",
+            f"log_every={min(500, max(1, b['env_steps'] // 4))}",
         ]  # fmt: skip
         if u.get("retry"):
             args.append("overwrite=true")
@@ -124,13 +115,19 @@ def run_unit(u: dict[str, Any]) -> dict[str, Any]:
             args += [f"agent.num_qs={b['num_qs']}", f"agent.utd_ratio={b['utd']}"]
         if u["obs"] == "pixels":  # ~1 pixel update/s per core at batch 256: smaller, UTD 1
             args += ["agent.utd_ratio=1", f"agent.batch_size={b['pixel_batch']}"]
+        args += u["set"]  # --set: last, so it overrides the budget's settings
         t0 = time.perf_counter()
-        cli(args, u["threads"], Path(u["root"]) / "logs" / f"{u['name']}.log")
+        bc.cli(args, u["threads"], Path(u["root"]) / "logs" / f"{u['name']}.log")
         rows = read_eval(Path(u["out"]))
+        train_csv = Path(u["out"]) / "train.csv"
+        last_train = read_csv_rows(train_csv)[-1] if train_csv.exists() else {}
         result = {
             "curve": [(int(r["step"]), r["eval/success_rate"]) for r in rows],
             "elapsed": [r.get("time/elapsed_s") for r in rows],
             "seconds": time.perf_counter() - t0,
+            # Where the values went: a soft Q far above the 0/1 return is mostly entropy bonus.
+            "final_q_mean": last_train.get("q/mean"),
+            "final_entropy": last_train.get("actor/entropy"),
         }
         result["summary"] = f"final success {result['curve'][-1][1]:.2f}"
     except Exception as e:  # reported in the table, not fatal to the benchmark
@@ -160,7 +157,8 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
             {
                 "seed": r["seed"], "final": vals[-1], "start": vals[0], "step_to_90": step90,
                 "seconds_to_90": t90, "dip": vals[0] - min(quarter) if quarter else None,
-                "run_seconds": r["seconds"],
+                "run_seconds": r["seconds"], "final_q_mean": r.get("final_q_mean"),
+                "final_entropy": r.get("final_entropy"),
             }
         )  # fmt: skip
     for g in groups.values():
@@ -175,6 +173,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         )
         dips = [x["dip"] for x in runs if x["dip"] is not None]
         g["max_dip"] = float(max(dips)) if dips else None
+        for key in ("final_q_mean", "final_entropy"):
+            vals = [x[key] for x in runs if x.get(key) is not None]
+            g[key] = float(np.mean(vals)) if vals else None
     return groups
 
 
@@ -193,6 +194,19 @@ def main() -> None:
     ap.add_argument("--pixel-method", default="rlpd")
     ap.add_argument("--pixel-env-steps", type=int, default=3000)
     ap.add_argument("--jobs", type=int, default=1, help="runs at once (one thread each if > 1)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra override for every fine-tuning run (repeatable)",
+    )
+    ap.add_argument(
+        "--tag",
+        default="",
+        help="name of a variant (e.g. with --set): its runs "
+        "and bench_finetune_<tag>.json are kept apart from the default's",
+    )
     ap.add_argument("--out", default="runs/bench_finetune")
     args = ap.parse_args()
 
@@ -205,7 +219,12 @@ def main() -> None:
     methods = [m for m in args.methods.split(",") if m]
     if set(methods) - set(METHODS):
         raise SystemExit(f"--methods: unknown {sorted(set(methods) - set(METHODS))}")
-    root = Path(args.out) / ("quick" if args.quick else "full")
+    bad = [kv for kv in args.set if "=" not in kv]
+    if bad:
+        raise SystemExit(f"--set: expected KEY=VALUE, got {bad}")
+    if args.tag and not args.tag.replace("-", "").replace("_", "").isalnum():
+        raise SystemExit(f"--tag {args.tag!r}: letters, digits, - and _ only")
+    root = Path(args.out) / ("quick" if args.quick else "full") / (args.tag or "default")
     threads = 1 if args.jobs > 1 else bc.THREADS
     info = bc.machine_info()
 
@@ -229,7 +248,7 @@ def main() -> None:
                         "name": name, "task": task, "obs": obs, "method": method, "seed": seed,
                         "dataset": str(data), "root": str(root), "out": str(root / "runs" / name),
                         "result": str(root / "results" / f"{name}.json"), "budget": ub,
-                        "threads": threads,
+                        "threads": threads, "set": list(args.set),
                     })  # fmt: skip
     todo, results = [], []
     for u in units:
@@ -252,24 +271,28 @@ def main() -> None:
         rows.append([
             task, obs, method, len(g["runs"]), bc.fmt(g["start_mean"], 2),
             bc.fmt(g["final_mean"], 2), g["reached_90"], bc.fmt(g["median_step_to_90"], 0),
-            bc.fmt(g["median_minutes_to_90"], 1), bc.fmt(g["max_dip"], 2), err,
+            bc.fmt(g["median_minutes_to_90"], 1), bc.fmt(g["max_dip"], 2),
+            bc.fmt(g["final_q_mean"], 2), bc.fmt(g["final_entropy"], 2), err,
         ])  # fmt: skip
     bc.print_table(
         f"Online fine-tuning, {b['env_steps']} env steps, {b['eval_episodes']} eval episodes",
         ["task", "obs", "method", "seeds", "start", "final", "reached 90%", "step to 90%",
-         "min to 90%", "max dip", "errors"],
+         "min to 90%", "max dip", "Q mean", "entropy", "errors"],
         rows,
     )  # fmt: skip
     from robot_rl.analysis import plot_runs
 
     runs = [Path(r["out"]) for r in results if "error" not in r]
-    plot_path = bc.RESULTS / f"bench_finetune_curves{'_quick' if args.quick else ''}.png"
+    name = "finetune" + (f"_{args.tag}" if args.tag else "") + ("_quick" if args.quick else "")
+    plot_path = bc.RESULTS / f"bench_{name.replace('finetune', 'finetune_curves', 1)}.png"
     table = plot_runs(runs, plot_path, group_by=("method", "task", "obs")) if runs else []
     bc.write_json(
-        "finetune_quick" if args.quick else "finetune",
+        name,
         {
             "quick": args.quick,
             "budget": b,
+            "tasks": args.tasks,
+            "overrides": args.set,
             "mixture": MIXTURE,
             "init": "Cal-QL pre-trained on the same data, per seed (wsrl, calql)",
             "pretrained_calql": {r["name"]: r.get("success", r.get("error")) for r in pre},
