@@ -338,6 +338,8 @@ def main() -> None:
     out = Path("bench-results") / f"bench_classifier{'_quick' if args.quick else ''}.json"
     # Parts not run now are kept from the previous run of the same mode (each says its config).
     doc = json.loads(out.read_text()) if out.exists() else {}
+    if doc.get("quick") != args.quick:  # another mode's figures never mix with these
+        doc = {}
     doc.update(
         {
             "benchmark": "classifier",
