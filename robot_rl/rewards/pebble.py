@@ -77,10 +77,11 @@ class PreferenceUpdater:
         keys = self.model.obs_keys
         self.memory.add(dataclasses.replace(episode, obs={k: episode.obs[k] for k in keys}))
 
-    def update(self) -> dict[str, float]:
-        """One query round and a retraining; {} when the budget is spent or nothing was seen."""
+    def update(self) -> tuple[bool, dict[str, float]]:
+        """One query round and a retraining: (whether the model was retrained, metrics). Not
+        retrained when the budget is spent, nothing was seen, or no answer has come yet."""
         if len(self.memory) == 0 or self.budget.remaining == 0:
-            return {}
+            return False, {}
         length = self.model_cfg.segment_length
         asked = choose_pairs(
             self.memory, self.cfg.queries_per_update, length, self.rng, self.cfg.method,
@@ -100,14 +101,14 @@ class PreferenceUpdater:
             )
             self.pairs = concat_pairs(self.pairs, new)
         if self.pairs is None:
-            return metrics
+            return False, metrics
         self.rounds += 1
         _, m = train_preference(
             self.model_cfg, self.pairs, self.model.obs_spec, self.model.action_dim,
             seed=self.seed + self.rounds, model=self.model,
         )  # fmt: skip
         metrics.update({f"preference/{k.replace('/', '_')}": v for k, v in m.items()})
-        return metrics
+        return True, metrics
 
     def state_dict(self) -> dict[str, Any]:
         return {

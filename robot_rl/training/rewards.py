@@ -119,9 +119,9 @@ class OnlineReward:
         self._last_update = step
         metrics: dict[str, Any] = {}
         if not self.is_classifier:  # PEBBLE: query, retrain, relabel
-            metrics = self.updater.update()
-            if not any(k.startswith("preference/train") for k in metrics):
-                return False  # budget spent (or nothing answered yet): the model did not change
+            retrained, metrics = self.updater.update()
+            if not retrained:  # budget spent, or nothing answered yet: the model did not change
+                return False
             self.model.model.eval()
             for buf in buffers:
                 buf.relabel(self.model.reward)
