@@ -77,7 +77,10 @@ class Stages:
     ) -> Any:
         """Run ``fn(fresh)`` unless already done with the same digest. ``fresh`` is False when a
         run with this digest was started and interrupted: the stage resumes, not restarts."""
-        digest = _digest({"settings": settings, "deps": [self.state[d]["digest"] for d in deps]})
+        # Paths inside the run directory count relative to it: a copied directory is still up to
+        # date (e.g. a copy that re-runs only fine-tuning with other settings).
+        portable = _relative_paths(settings, str(self.root))
+        digest = _digest({"settings": portable, "deps": [self.state[d]["digest"] for d in deps]})
         prev = self.state.get(name) or {}
         if prev.get("digest") == digest and prev.get("done"):
             print(f"[pipeline] {name}: up to date, skipped")
@@ -96,6 +99,17 @@ class Stages:
         }
         atomic_write_json(self.state_path, self.state)
         return self.state[name]["result"]
+
+
+def _relative_paths(obj: Any, root: str) -> Any:
+    """``obj`` with every string that is a path under ``root`` written relative to it."""
+    if isinstance(obj, dict):
+        return {k: _relative_paths(v, root) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_relative_paths(v, root) for v in obj]
+    if isinstance(obj, str) and (obj == root or obj.startswith(root.rstrip("/") + "/")):
+        return "<out>" + obj[len(root.rstrip("/")) :]
+    return obj
 
 
 def _digest(obj: Any) -> str:

@@ -62,6 +62,20 @@ def test_pipeline_runs_every_stage_and_skips_them_on_rerun(pipeline_run, capsys)
 
 
 @pytest.mark.slow
+def test_a_copied_run_directory_is_still_up_to_date(pipeline_run, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(pipeline_run, copy)
+    capsys.readouterr()
+    run_pipeline(PipelineConfig(out=str(copy), **TINY))
+    assert capsys.readouterr().out.count("up to date, skipped") == 7
+    # A changed fine-tuning setting re-runs fine-tuning (and evaluation), nothing upstream.
+    run_pipeline(PipelineConfig(out=str(copy), **{**TINY, "classifier_every": 0}))
+    out = capsys.readouterr().out
+    assert out.count("up to date, skipped") == 5
+    assert "[pipeline] finetune: running" in out
+
+
+@pytest.mark.slow
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
