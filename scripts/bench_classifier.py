@@ -177,7 +177,9 @@ def exploit_unit(u: dict) -> dict:
         for arm, extra in ARMS.items():
             out = root / arm
             if arm == "frozen" and not out.exists():
-                shutil.copytree(root / "updated", out, ignore=shutil.ignore_patterns("finetune-*"))
+                # Results of the updated arm are not copied: the frozen arm writes its own.
+                skip = shutil.ignore_patterns("finetune-*", "summary.json", "report.html")
+                shutil.copytree(root / "updated", out, ignore=skip)
             t0 = time.perf_counter()
             summary = pipeline_cli(out, [*base, *extra], root / f"{arm}.log")
             row = {
