@@ -216,6 +216,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     )
 
     ft_dir = root / f"finetune-{cfg.finetune_method}"
+    updates = cfg.env_steps // cfg.classifier_every if cfg.classifier_every > 0 else 0
     method = _method_settings(cfg)
     fcfg = FinetuneConfig(
         method=cfg.finetune_method,
@@ -236,6 +237,9 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         classifier=ClassifierUpdateConfig(
             every=cfg.classifier_every if cfg.reward == "classifier" else 0,
             max_queries=cfg.classifier_queries,
+            # The budget spread over the run's classifier updates (one a time asked only 3 of
+            # the default 25: 3000 env steps, an update every 1000).
+            queries_per_update=-(-cfg.classifier_queries // max(1, updates)),
         ),
         progress=cfg.progress,
     )

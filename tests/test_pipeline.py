@@ -62,6 +62,17 @@ def test_pipeline_runs_every_stage_and_skips_them_on_rerun(pipeline_run, capsys)
 
 
 @pytest.mark.slow
+def test_pipeline_spends_its_raq_query_budget_over_the_run(pipeline_run):
+    from robot_rl.training.checkpoint import load_loop_state
+
+    state = load_loop_state(pipeline_run / "finetune-iql" / "checkpoint")
+    used = state["reward"]["updater"]["queries_used"]
+    # 2 classifier updates (every 30 of 60 env steps) share the default budget of 25; each asks
+    # about the states seen so far. One query per update would stop at 2.
+    assert 2 < used <= PipelineConfig().classifier_queries
+
+
+@pytest.mark.slow
 def test_a_copied_run_directory_is_still_up_to_date(pipeline_run, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(pipeline_run, copy)
