@@ -145,9 +145,9 @@ def visited_fpr(run: Path, ckpt: Path, arm: str) -> dict[str, float]:
 
 # The pipeline at benchmark budgets: `robot-rl pipeline` with these overrides per arm.
 EXPLOIT_QUICK = [
-    "episodes=16", "positives=20", "negatives=60", "classifier_steps=30", "pretrain_steps=200",
-    "env_steps=400", "eval_episodes=3", "eval_every=200", "classifier_every=200",
-    "classifier_queries=5",
+    "episodes=10", "positives=15", "negatives=45", "classifier_steps=20", "pretrain_steps=100",
+    "env_steps=300", "eval_episodes=2", "eval_every=150", "classifier_every=150",
+    "classifier_queries=4",
 ]  # fmt: skip
 ARMS = {  # arm -> pipeline overrides on top of the learned-classifier defaults
     "updated": [],  # VICE negatives every classifier_every env steps + RAQ queries
@@ -358,6 +358,8 @@ def main() -> None:
         tasks = args.exploit_tasks or (["drawer"] if args.quick else ["drawer", "zone"])
         seeds = args.exploit_seeds or (1 if args.quick else 3)
         work = Path(args.work) / ("quick" if args.quick else "full")
+        if args.quick:  # quick runs exercise today's code: no units kept from an earlier run
+            shutil.rmtree(work, ignore_errors=True)
         rows = exploitation(tasks, seeds, args.quick, work, args.jobs)
         doc["exploitation"] = {
             "design": "robot-rl pipeline per arm: learned goal classifier updated online (VICE "
