@@ -361,12 +361,16 @@ def main() -> None:
         if args.quick:  # quick runs exercise today's code: no units kept from an earlier run
             shutil.rmtree(work, ignore_errors=True)
         rows = exploitation(tasks, seeds, args.quick, work, args.jobs)
+        prev = doc.get("exploitation")
+        if isinstance(prev, dict):  # other tasks' runs are kept (a run of one task adds to them)
+            rows = [r for r in prev["runs"] if r["task"] not in tasks] + rows
+        seeds_per_task = {t: len({r["seed"] for r in rows if r["task"] == t}) for t in
+                          dict.fromkeys(r["task"] for r in rows)}  # fmt: skip
         doc["exploitation"] = {
             "design": "robot-rl pipeline per arm: learned goal classifier updated online (VICE "
             "negatives + RAQ queries) / the same classifier frozen / the simulator's reward; "
             "IQL pre-training and IQL fine-tuning with offline data kept (the pipeline's recipe)",
-            "tasks": tasks,
-            "seeds": seeds,
+            "seeds_per_task": seeds_per_task,
             "overrides": EXPLOIT_QUICK if args.quick else [],
             "runs": rows,
             "summary": exploit_summary(rows),
