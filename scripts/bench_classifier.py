@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import atomic_write_json, cli, machine_info  # noqa: E402
+from bench_common import atomic_write_json, cli, machine_info, run_units  # noqa: E402
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -218,8 +218,6 @@ def visited_stats(run: Path, ckpt: Path, arm: str) -> dict:
 
 def exploitation(tasks: list[str], seeds: int, quick: bool, root: Path, jobs: int) -> list[dict]:
     """Every (task, seed) unit, ``jobs`` at once; one row per arm."""
-    from bench_common import run_units
-
     units = [
         {
             "name": f"{task}-s{seed}", "task": task, "seed": seed,
