@@ -96,6 +96,7 @@ def plot_runs(
     import matplotlib.pyplot as plt
 
     from robot_rl.data.format import atomic_write_json
+    from robot_rl.training.plots import save_figure
 
     groups = load_runs(runs, metric, group_by)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -117,8 +118,6 @@ def plot_runs(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
     atomic_write_json(out.with_suffix(".json"), {"metric": metric, "groups": table})
     return table

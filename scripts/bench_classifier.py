@@ -425,7 +425,63 @@ def main() -> None:
                 )
             )
     atomic_write_json(out, doc)
-    print(f"wrote {out}")
+    fig_path = plot(doc, out.with_suffix(".png"))
+    print(f"wrote {out}" + (f" and {fig_path}" if fig_path else ""))
+
+
+def plot(doc: dict, path: Path) -> Path | None:
+    """Quality against positives (AUROC, ECE) per task, and exploitation success per arm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robot_rl.training.plots import save_figure
+
+    quality = doc.get("quality") or []
+    runs = [r for r in (doc.get("exploitation") or {}).get("runs", []) if r["arm"] != "error"]
+    if not quality and not runs:
+        return None
+    panels = (["auroc", "ece"] if quality else []) + (["exploit"] if runs else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        if panel == "exploit":
+            tasks = list(dict.fromkeys(r["task"] for r in runs))
+            by: dict[tuple[str, str], list[dict]] = {}
+            for r in runs:
+                by.setdefault((r["task"], r["arm"]), []).append(r)
+            for j, arm in enumerate(["updated", "frozen", "simulator"]):
+                for i, task in enumerate(tasks):
+                    v = [r["success_finetuned"] for r in by.get((task, arm), [])]
+                    fpr = [r["visited_fpr"] for r in by.get((task, arm), [])
+                           if r.get("visited_fpr") is not None]  # fmt: skip
+                    if not v:
+                        continue
+                    x = i + (j - 1) * 0.27
+                    ax.bar(x, np.mean(v), 0.25, color=f"C{j}", label=arm if i == 0 else None)
+                    ax.plot([x] * len(v), v, "k.", ms=5)
+                    if fpr:
+                        label = f"FPR\n{np.mean(fpr):.3f}"
+                        ax.text(x, max(v) + 0.03, label, ha="center", fontsize=6)
+            ax.set_xticks(range(len(tasks)), tasks)
+            ax.set(ylabel="simulator success after fine-tuning", ylim=(0, 1.15))
+            ax.set_title("exploitation (bars: mean, dots: seeds)", fontsize=9)
+        else:
+            for task in dict.fromkeys(r["task"] for r in quality):
+                rs = [r for r in quality if r["task"] == task]
+                ax.plot([r["positives"] for r in rs], [r[f"test_{panel}"] for r in rs], "o-",
+                        label=task)  # fmt: skip
+            ax.set_xscale("log")
+            sizes = sorted({r["positives"] for r in quality})
+            ax.set_xticks(sizes, [str(n) for n in sizes])
+            ax.minorticks_off()
+            ax.set_ylim(0.0 if panel == "ece" else 0.45, None if panel == "ece" else 1.02)
+            ax.set(xlabel="positive examples (negatives: 3x)", ylabel=f"held-out {panel.upper()}")
+            ax.set_title(f"classifier {panel.upper()} on frames of other seeds", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def _f(x: float | None, digits: int = 3) -> str:

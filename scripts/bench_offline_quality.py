@@ -236,6 +236,8 @@ def plot(table: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from robot_rl.training.plots import save_figure
+
     tasks = sorted({k.split("/")[0] for k in table})
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
@@ -252,9 +254,7 @@ def plot(table: dict[str, Any], path: Path) -> None:
         ax.legend(fontsize=7)
     fig.suptitle("Offline pre-training: success against updates (mean over seeds, band: min-max)")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ fine-tuning on the pipeline's task).
 
     .venv/bin/python scripts/bench_preferences.py --quick [--downstream]
 
-Prints a table and writes bench-results/bench_preferences.json.
+Prints a table and writes bench-results/bench_preferences.json (--quick: _quick.json, so a quick
+run never overwrites the full figures).
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
     ap.add_argument("--task", default="push")
-    ap.add_argument("--out", default="bench-results/bench_preferences.json")
+    ap.add_argument("--out", default=None, help="default: bench-results/bench_preferences.json")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     ap.add_argument("--no-pixels", action="store_true", help="skip the 64 px model rows")
     ap.add_argument(
@@ -263,7 +264,7 @@ def main() -> None:
             f"{r['label_accuracy']:>10.3f}{r['segment_spearman']:>9.3f}"
             f"{r['episode_spearman']:>8.3f}{r['seconds']:>7.1f}"
         )
-    out = Path(args.out)
+    out = Path(args.out or f"bench-results/bench_preferences{'_quick' if args.quick else ''}.json")
     doc = {
         "benchmark": "preference",
         "quick": args.quick,
@@ -284,7 +285,43 @@ def main() -> None:
         "downstream": down,
     }
     atomic_write_json(out, doc)
-    print(f"wrote {out}")
+    print(f"wrote {out} and {plot(rows, out.with_suffix('.png'))}")
+
+
+def plot(rows: list[dict], path: Path) -> Path:
+    """Oracle label accuracy against queries per selection method; every teacher's figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robot_rl.training.plots import save_figure
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    oracle = [r for r in rows if r["obs"] == "state" and r["teacher"] == "oracle"]
+    for method in dict.fromkeys(r["method"] for r in oracle):
+        rs = sorted((r for r in oracle if r["method"] == method), key=lambda r: r["queries"])
+        a.plot([r["queries"] for r in rs], [r["label_accuracy"] for r in rs], "o-", label=method)
+    a.set(xlabel="queries (oracle teacher)", ylabel="held-out label accuracy", ylim=(0.45, 1.0))
+    a.set_title("state model: query selection", fontsize=9)
+    top = max(r["queries"] for r in rows)
+    per_teacher = [r for r in rows if r["method"] == "uniform" and r["queries"] == top]
+    teachers = list(dict.fromkeys(r["teacher"] for r in per_teacher))
+    kinds = list(dict.fromkeys(r["obs"] for r in per_teacher))
+    for j, obs in enumerate(kinds):
+        for i, t in enumerate(teachers):
+            r = next((r for r in per_teacher if (r["obs"], r["teacher"]) == (obs, t)), None)
+            if r is not None:
+                x = i + (j - (len(kinds) - 1) / 2) * 0.4
+                b.bar(x, r["episode_spearman"], 0.38, color=f"C{j}", label=None if i else obs)
+    b.set_xticks(range(len(teachers)), teachers, fontsize=8)
+    b.set(ylabel="Spearman: learned vs true episode return", ylim=(-0.2, 1.0))
+    b.set_title(f"per teacher, uniform selection, {top} queries", fontsize=9)
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":

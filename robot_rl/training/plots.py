@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from robot_rl.data.format import atomic_write
 from robot_rl.training.logger import read_csv
+
+
+def save_figure(fig: Any, out: Path, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG atomically (no half-written image on a crash); close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        atomic_write(Path(out), lambda f: fig.savefig(f, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)
+    return Path(out)
 
 
 def plot_learning_curve(run_dir: Path, out: Path, title: str = "") -> Path | None:
@@ -33,8 +46,4 @@ def plot_learning_curve(run_dir: Path, out: Path, title: str = "") -> Path | Non
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title or run_dir.name, fontsize=10)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, out)

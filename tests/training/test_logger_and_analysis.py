@@ -55,3 +55,29 @@ def test_tensorboard_and_offline_wandb_receive_the_same_keys(tmp_path, monkeypat
     acc.Reload()
     assert "critic/loss" in acc.Tags()["scalars"]
     assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline wandb run written"
+
+
+def test_save_figure_writes_a_png_and_leaves_nothing_behind_when_drawing_fails(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from robot_rl.training.plots import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    out = save_figure(fig, tmp_path / "curve.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def broken(f, **kw):
+        f.write(b"half an image")
+        raise RuntimeError("renderer died")
+
+    fig = plt.figure()
+    fig.savefig = broken
+    with pytest.raises(RuntimeError):
+        save_figure(fig, tmp_path / "curve.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the old figure survives
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png"]
