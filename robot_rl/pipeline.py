@@ -36,7 +36,7 @@ class PipelineConfig:
     # labels and reward model
     positives: int = 200
     negatives: int = 600
-    classifier_steps: int = 500
+    classifier_steps: int = 500  # training steps of the reward model (classifier or preference)
     queries: int = 300
     query_method: str = "uniform"  # preference queries: uniform | disagreement | entropy
     # offline pre-training (the agent sees state; the reward model sees pixels). IQL with the
@@ -172,6 +172,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
                 "negatives": cfg.negatives,
                 "queries": cfg.queries,
                 "query_method": cfg.query_method,
+                **({"steps": cfg.classifier_steps} if mode == "preferences" else {}),
             },
             ["collect"],
             lambda fresh: _label(cfg, data, mode),
@@ -336,14 +337,16 @@ def _label(cfg: PipelineConfig, data: Path, mode: str) -> Any:
             negatives=cfg.negatives,
             queries=cfg.queries,
             query_method=cfg.query_method,
+            model_steps=cfg.classifier_steps,
             seed=cfg.seed,
         )
     )
 
 
 def _train_reward(cfg: PipelineConfig, data: Path, out: Path) -> dict[str, float]:
+    from robot_rl.data import Dataset
     from robot_rl.rewards.classifier import ClassifierConfig
-    from robot_rl.rewards.train import train_reward
+    from robot_rl.rewards.train import default_preference_config, train_reward
     from robot_rl.training.device import resolve_device
 
     # Binary reward 1[p > threshold], like the simulator's sparse one (SERL). A probability
@@ -352,7 +355,7 @@ def _train_reward(cfg: PipelineConfig, data: Path, out: Path) -> dict[str, float
     sub = (
         ClassifierConfig(steps=cfg.classifier_steps, reward_type="binary")
         if cfg.reward == "classifier"
-        else None
+        else default_preference_config(Dataset(data).meta.obs_spec, steps=cfg.classifier_steps)
     )
     return train_reward(
         cfg.reward,

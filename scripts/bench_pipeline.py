@@ -37,8 +37,10 @@ QUICK = [
 ]
 
 
-def run(out: Path, overrides: list[str]) -> dict:
-    if out.exists():
+def run(out: Path, overrides: list[str], fresh: bool = True) -> dict:
+    """One `robot-rl pipeline` in a subprocess; ``fresh=False`` keeps a previous run's finished
+    stages (the pipeline skips what is up to date), so an interrupted benchmark resumes."""
+    if fresh and out.exists():
         shutil.rmtree(out)
     t0 = time.perf_counter()
     p = subprocess.run(

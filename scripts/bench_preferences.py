@@ -7,14 +7,16 @@ train the ensemble, and measure on episodes from *other seeds*:
   - rank correlation (Spearman) of learned segment / episode returns with the true dense returns;
 for state models (every method and budget) and 64 px models (every teacher).
 
-With --downstream: `robot-rl pipeline reward=preference` at 100 / 300 / 1000 oracle queries,
-uniform vs disagreement selection, 3 seeds, against `reward=env` (success after pre-training and
-fine-tuning on the pipeline's task).
+With --parts downstream (or --downstream): `robot-rl pipeline reward=preference` at 100 / 300 /
+1000 oracle queries, uniform vs disagreement selection, 3 seeds, against `reward=env` (success
+after pre-training and fine-tuning on the pipeline's task). Full runs resume: a pipeline that
+finished is not run again.
 
     .venv/bin/python scripts/bench_preferences.py --quick [--downstream]
+    .venv/bin/python scripts/bench_preferences.py --parts downstream --downstream-seeds 1
 
-Prints a table and writes bench-results/bench_preferences.json (--quick: _quick.json, so a quick
-run never overwrites the full figures).
+Prints tables and writes bench-results/bench_preferences.json and .png (--quick: _quick.*, so a
+quick run never overwrites the full figures); a part not run is kept from the previous file.
 """
 
 from __future__ import annotations
@@ -148,14 +150,16 @@ def evaluate(model, test: EpisodeCache, cfg: PreferenceConfig, n_pairs: int, see
     }
 
 
-def downstream(quick: bool, seeds: int, budgets: list[int], out: Path) -> dict:
+def downstream(
+    quick: bool, seeds: int, budgets: list[int], out: Path, task: str | None = None
+) -> dict:
     """`robot-rl pipeline reward=preference` (synthetic oracle labels on the pipeline's task,
     IQL pre-training then fine-tuning) at each query budget and selection method, against the
     same pipeline on the simulator's reward; final success over the pipeline's evaluation."""
     from bench_pipeline import QUICK
     from bench_pipeline import run as run_pipeline
 
-    base = [*QUICK] if quick else []
+    base = ([*QUICK] if quick else []) + ([f"task={task}"] if task else [])
     arms = [("env", None, None)]
     arms += [("preference", m, n) for n in budgets for m in ("uniform", "disagreement")]
     rows = []
@@ -165,11 +169,12 @@ def downstream(quick: bool, seeds: int, budgets: list[int], out: Path) -> dict:
             if reward == "preference":
                 over += [f"queries={n}", f"query_method={method}"]
             name = f"{reward}-{method or 'sim'}-{n or 0}-s{seed}"
-            r = run_pipeline(out / name, over)
+            r = run_pipeline(out / name, over, fresh=quick)  # a full run resumes
             rows.append({
                 "reward": reward, "method": method, "queries": n, "seed": seed,
                 "task": r["task"], "success_pretrained": r["success_pretrained"],
-                "success_finetuned": r["success_finetuned"], "minutes": r["wall_clock_s"] / 60,
+                "success_finetuned": r["success_finetuned"],
+                "minutes": r["seconds_all_stages"] / 60,
             })  # fmt: skip
             print(json.dumps(rows[-1]), file=sys.stderr)
     groups: dict[str, list[float]] = {}
@@ -179,23 +184,29 @@ def downstream(quick: bool, seeds: int, budgets: list[int], out: Path) -> dict:
     print(f"\n{'reward':<28}{'seeds':>6}{'success':>9}  per seed")
     for key, v in groups.items():
         print(f"{key:<28}{len(v):>6}{np.mean(v):>9.2f}  {' '.join(f'{x:.2f}' for x in v)}")
-    return {"rows": rows, "mean_success": {k: float(np.mean(v)) for k, v in groups.items()}}
+    sim, top = float(np.mean(groups["simulator"])), max(budgets)
+    targets = {
+        f"{m}_{top}_within_10_points_of_simulator": bool(
+            abs(np.mean(groups[f"{m} {top} queries"]) - sim) <= 0.10
+        )
+        for m in ("uniform", "disagreement")
+    }
+    print(f"targets (mean over seeds, {top} queries vs simulator {sim:.2f}): {targets}")
+    return {
+        "design": "robot-rl pipeline reward=preference (synthetic oracle over the dense progress "
+        "reward, state preference model with its defaults) vs reward=env; IQL pre-training and "
+        "fine-tuning",
+        "overrides": base,
+        "budgets": budgets,
+        "seeds": seeds,
+        "rows": rows,
+        "mean_success": {k: float(np.mean(v)) for k, v in groups.items()},
+        "targets": targets,
+    }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
-    ap.add_argument("--task", default="push")
-    ap.add_argument("--out", default=None, help="default: bench-results/bench_preferences.json")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
-    ap.add_argument("--no-pixels", action="store_true", help="skip the 64 px model rows")
-    ap.add_argument(
-        "--downstream", action="store_true",
-        help="also: pipeline success with the preference reward vs the simulator's (slow)",
-    )  # fmt: skip
-    ap.add_argument("--downstream-seeds", type=int, default=None)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+def models(args: argparse.Namespace) -> dict:
+    """Label accuracy and return correlations per selection method, budget and teacher."""
     if args.quick:
         n_train, n_test, budgets, rounds, steps, batch = 40, 20, [60, 150], 2, 150, 32
         teachers = ["oracle", "mistake"]
@@ -221,53 +232,32 @@ def main() -> None:
     runs += [("uniform", t, budgets[-1], cfg_state) for t in teachers if t != "oracle"]
     if px:
         runs += [("uniform", t, budgets[-1], cfg_px) for t in teachers]
-    for method, teacher, n, cfg in runs:
-        shutil.rmtree(ds.root / "labels", ignore_errors=True)
-        t1 = time.perf_counter()
-        info = synthetic_preferences(
-            ds.root, n, teacher=teacher, method=method, rounds=rounds, cfg=cfg, seed=0
-        )
-        pairs = preference_pairs(ds.root, cfg)
-        model, m = train_preference(cfg, pairs, ds.meta.obs_spec, ds.meta.action_spec.dim, seed=0)
-        ev = evaluate(model, test, cfg, 200 if cfg is cfg_px else 500, seed=1)
-        row = {
-            "obs": cfg.obs_keys[0],
-            "method": method,
-            "teacher": teacher,
-            "queries": n,
-            "answered": info["answered"],
-            **ev,
-            "train_accuracy": m["train/accuracy"],
-            "seconds": time.perf_counter() - t1,
-        }
-        rows.append(row)
-        print(json.dumps(row), file=sys.stderr)
-    shutil.rmtree(tmp, ignore_errors=True)
-    down = "not run (pass --downstream)"
-    if args.downstream:
-        down = downstream(
-            args.quick,
-            args.downstream_seeds or (1 if args.quick else 3),
-            [20] if args.quick else [100, 300, 1000],
-            Path("runs/bench_preferences") / ("quick" if args.quick else "full"),
-        )
-    hdr = f"{'obs':<7}{'method':<13}{'teacher':<9}{'queries':>8}{'answered':>9}{'label_acc':>10}"
-    hdr += f"{'seg_rho':>9}{'ep_rho':>8}{'sec':>7}"
-    print(
-        f"\npreference benchmark: task={args.task} train episodes={n_train} "
-        f"test episodes={n_test} (other seeds) steps={steps} rounds={rounds}"
-    )
-    print(hdr)
-    for r in rows:
-        print(
-            f"{r['obs']:<7}{r['method']:<13}{r['teacher']:<9}{r['queries']:>8}{r['answered']:>9}"
-            f"{r['label_accuracy']:>10.3f}{r['segment_spearman']:>9.3f}"
-            f"{r['episode_spearman']:>8.3f}{r['seconds']:>7.1f}"
-        )
-    out = Path(args.out or f"bench-results/bench_preferences{'_quick' if args.quick else ''}.json")
-    doc = {
-        "benchmark": "preference",
-        "quick": args.quick,
+    try:
+        for method, teacher, n, cfg in runs:
+            shutil.rmtree(ds.root / "labels", ignore_errors=True)
+            t1 = time.perf_counter()
+            info = synthetic_preferences(
+                ds.root, n, teacher=teacher, method=method, rounds=rounds, cfg=cfg, seed=0
+            )
+            pairs = preference_pairs(ds.root, cfg)
+            obs_spec, a_dim = ds.meta.obs_spec, ds.meta.action_spec.dim
+            model, m = train_preference(cfg, pairs, obs_spec, a_dim, seed=0)
+            ev = evaluate(model, test, cfg, 200 if cfg is cfg_px else 500, seed=1)
+            row = {
+                "obs": cfg.obs_keys[0],
+                "method": method,
+                "teacher": teacher,
+                "queries": n,
+                "answered": info["answered"],
+                **ev,
+                "train_accuracy": m["train/accuracy"],
+                "seconds": time.perf_counter() - t1,
+            }
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
         "task": args.task,
         "train_episodes": n_train,
         "test_episodes": n_test,
@@ -280,12 +270,74 @@ def main() -> None:
             "batch_size": cfg_state.batch_size,
         },
         "collect_seconds": t_collect,
-        "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
         "rows": rows,
-        "downstream": down,
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
+    ap.add_argument("--parts", default="models", help="models,downstream (comma-separated)")
+    ap.add_argument("--task", default="push", help="task of the model part")
+    ap.add_argument("--out", default=None, help="default: bench-results/bench_preferences.json")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    ap.add_argument("--no-pixels", action="store_true", help="skip the 64 px model rows")
+    ap.add_argument(
+        "--downstream", action="store_true",
+        help="same as adding downstream to --parts: pipeline success with the preference reward "
+        "vs the simulator's (slow)",
+    )  # fmt: skip
+    ap.add_argument("--downstream-seeds", type=int, default=None, help="default 3 (quick: 1)")
+    ap.add_argument(
+        "--downstream-budgets", default=None, help="query budgets, default 100,300,1000 (quick: 20)"
+    )
+    ap.add_argument(
+        "--downstream-task", default=None, help="pipeline task (default: the pipeline's, drawer)"
+    )
+    args = ap.parse_args()
+    parts = {p for p in args.parts.split(",") if p} | ({"downstream"} if args.downstream else set())
+    if parts - {"models", "downstream"}:
+        raise SystemExit(f"--parts: unknown {sorted(parts - {'models', 'downstream'})}")
+    torch.set_num_threads(args.threads)
+    out = Path(args.out or f"bench-results/bench_preferences{'_quick' if args.quick else ''}.json")
+    # A part not run now is kept from the previous file of the same mode.
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    if doc.get("quick") != args.quick:
+        doc = {}
+    for r in doc.get("rows", []):
+        r.setdefault("obs", "state")  # files from before the pixel rows had state models only
+    doc.update({"benchmark": "preference", "quick": args.quick})
+    if "models" in parts:
+        doc.update(models(args))
+        doc["machine"] = {**machine_info(), "torch_threads": torch.get_num_threads()}
+    doc.setdefault("downstream", "not run (pass --parts downstream)")
+    if "downstream" in parts:
+        budgets = args.downstream_budgets or ("20" if args.quick else "100,300,1000")
+        doc["downstream"] = downstream(
+            args.quick,
+            args.downstream_seeds or (1 if args.quick else 3),
+            [int(b) for b in budgets.split(",")],
+            Path("runs/bench_preferences") / ("quick" if args.quick else "full"),
+            args.downstream_task,
+        )
+        doc["downstream"]["machine"] = machine_info()
+    if "rows" in doc:
+        print(
+            f"\npreference benchmark: task={doc['task']} train episodes={doc['train_episodes']} "
+            f"test episodes={doc['test_episodes']} (other seeds) steps={doc['config']['steps']} "
+            f"rounds={doc['config']['rounds']}"
+        )
+        hdr = f"{'obs':<7}{'method':<13}{'teacher':<9}{'queries':>8}{'answered':>9}"
+        print(hdr + f"{'label_acc':>10}{'seg_rho':>9}{'ep_rho':>8}{'sec':>7}")
+        for r in doc["rows"]:
+            print(
+                f"{r['obs']:<7}{r['method']:<13}{r['teacher']:<9}{r['queries']:>8}"
+                f"{r['answered']:>9}{r['label_accuracy']:>10.3f}{r['segment_spearman']:>9.3f}"
+                f"{r['episode_spearman']:>8.3f}{r['seconds']:>7.1f}"
+            )
     atomic_write_json(out, doc)
-    print(f"wrote {out} and {plot(rows, out.with_suffix('.png'))}")
+    fig = plot(doc["rows"], out.with_suffix(".png")) if doc.get("rows") else None
+    print(f"wrote {out}" + (f" and {fig}" if fig else ""))
 
 
 def plot(rows: list[dict], path: Path) -> Path:

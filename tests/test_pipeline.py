@@ -142,3 +142,27 @@ def test_local_parallel_sweep(tiny_state_dataset, tmp_path):
     assert runs == ["bc-s0-0", "bc-s1-1"]
     for r in runs:
         assert (tmp_path / "sweep" / r / "checkpoint" / "agent.pt").exists()
+
+
+@pytest.mark.slow
+def test_pipeline_with_a_preference_reward_trains_for_its_configured_steps(tmp_path, monkeypatch):
+    """reward=preference with active queries: every stage runs, and the reward-model steps the
+    pipeline is given reach both the query rounds' ensembles and the final model."""
+    import robot_rl.rewards.train as train
+
+    steps_seen = []
+    real = train.train_preference
+
+    def spy(cfg, *args, **kwargs):
+        steps_seen.append(cfg.steps)
+        return real(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(train, "train_preference", spy)
+    out = tmp_path / "pref"
+    cfg = {**TINY, "reward": "preference", "queries": 12, "query_method": "disagreement"}
+    run_pipeline(PipelineConfig(out=str(out), **cfg))
+    stages = json.loads((out / "stages.json").read_text())
+    assert all(s["done"] for s in stages.values()) and "relabel" in stages
+    saved = json.loads((out / "reward-preference" / "config.json").read_text())
+    assert saved["kind"] == "preference" and saved["config"]["steps"] == TINY["classifier_steps"]
+    assert len(steps_seen) >= 2 and set(steps_seen) == {TINY["classifier_steps"]}

@@ -27,6 +27,7 @@ class LabelConfig:
     queries: int = 200  # preference pairs to ask
     teacher: str = "oracle"  # oracle | noisy | mistake | skip | equal | myopic (B-Pref)
     query_method: str = "uniform"  # uniform | disagreement | entropy
+    model_steps: int = 500  # disagreement / entropy: ensemble training steps per query round
     seed: int = 0
 
 
@@ -50,15 +51,24 @@ def run(cfg: LabelConfig) -> None:
         return
     if cfg.labeller != "synthetic":
         raise UserError(f"labeller={cfg.labeller!r}: must be web or synthetic")
-    from robot_rl.rewards.train import synthetic_goal_labels, synthetic_preferences
+    from robot_rl.data import Dataset
+    from robot_rl.rewards.train import (
+        default_preference_config,
+        synthetic_goal_labels,
+        synthetic_preferences,
+    )
 
     if cfg.mode == "goals":
         out = synthetic_goal_labels(
             cfg.dataset, cfg.positives, cfg.negatives, cfg.label_noise, cfg.seed
         )
     else:
+        spec = Dataset(cfg.dataset).meta.obs_spec
+        model = default_preference_config(
+            spec, segment_length=cfg.segment_length, steps=cfg.model_steps
+        )
         out = synthetic_preferences(
-            cfg.dataset, cfg.queries, cfg.teacher, cfg.query_method, seed=cfg.seed
+            cfg.dataset, cfg.queries, cfg.teacher, cfg.query_method, cfg=model, seed=cfg.seed
         )
     print(f"labelled {cfg.dataset}: {out}")
 

@@ -157,7 +157,7 @@ def train_reward(
         save_reward(out_dir, "classifier", model, ccfg, ds.meta.action_spec.dim, metrics, prov)
         return metrics
     if kind == "preference":
-        pcfg = cfg if cfg is not None else PreferenceConfig(obs_keys=_default_pref_keys(spec))
+        pcfg = cfg if cfg is not None else default_preference_config(spec)
         if not isinstance(pcfg, PreferenceConfig):
             raise UserError("train_reward: kind 'preference' needs a PreferenceConfig")
         pairs = preference_pairs(ds.root, pcfg)
@@ -175,9 +175,11 @@ def train_reward(
     raise UserError(f"reward kind must be 'classifier' or 'preference', got {kind!r}")
 
 
-def _default_pref_keys(spec: ObsSpec) -> tuple[str, ...]:
-    """State if the dataset has it (cheap, as in B-Pref), else every observation key."""
-    return ("state",) if "state" in spec else tuple(sorted(spec))
+def default_preference_config(spec: ObsSpec, **fields: Any) -> PreferenceConfig:
+    """PreferenceConfig on state if the dataset has it (cheap, as in B-Pref), else on every
+    observation key; ``fields`` override the rest."""
+    keys = ("state",) if "state" in spec else tuple(sorted(spec))
+    return PreferenceConfig(**{"obs_keys": keys, **fields})
 
 
 # ------------------------------------------------------------------------------ synthetic labels
@@ -203,7 +205,7 @@ def synthetic_preferences(
     ensemble between rounds to pick the next queries); written to labels/preferences.json."""
     cache = EpisodeCache(dataset_root)
     spec = cache.dataset.meta.obs_spec
-    cfg = cfg or PreferenceConfig(obs_keys=_default_pref_keys(spec))
+    cfg = cfg or default_preference_config(spec)
     rng = np.random.default_rng(seed)
     sample = sample_segments(cache, 200, cfg.segment_length, rng)
     returns = np.array([float(np.sum(rewards_fn(cache[s.episode], s))) for s in sample])
