@@ -320,7 +320,9 @@ def quality_and_relabel(tasks: list[str], quick: bool) -> tuple[list[dict], list
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
-    ap.add_argument("--parts", default="quality", help="quality,exploit (comma-separated)")
+    ap.add_argument(
+        "--parts", default="quality", help="quality,exploit (comma-separated); '' redraws only"
+    )
     ap.add_argument("--exploit", action="store_true", help="same as adding exploit to --parts")
     ap.add_argument("--tasks", nargs="*", default=None, help="quality tasks (default: all)")
     ap.add_argument("--exploit-seeds", type=int, default=None, help="default 3 (quick: 1)")
@@ -340,13 +342,9 @@ def main() -> None:
     doc = json.loads(out.read_text()) if out.exists() else {}
     if doc.get("quick") != args.quick:  # another mode's figures never mix with these
         doc = {}
-    doc.update(
-        {
-            "benchmark": "classifier",
-            "quick": args.quick,
-            "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
-        }
-    )
+    doc.update({"benchmark": "classifier", "quick": args.quick})
+    if parts:  # --parts '' only prints the tables and redraws the plot from the saved file
+        doc["machine"] = {**machine_info(), "torch_threads": torch.get_num_threads()}
 
     if "quality" in parts:
         tasks = args.tasks or (["push"] if args.quick else list_tasks())
@@ -475,7 +473,8 @@ def plot(doc: dict, path: Path) -> Path | None:
             sizes = sorted({r["positives"] for r in quality})
             ax.set_xticks(sizes, [str(n) for n in sizes])
             ax.minorticks_off()
-            ax.set_ylim(0.0 if panel == "ece" else 0.45, None if panel == "ece" else 1.02)
+            low = min([0.45] + [r["test_auroc"] - 0.05 for r in quality])
+            ax.set_ylim(0.0 if panel == "ece" else low, None if panel == "ece" else 1.02)
             ax.set(xlabel="positive examples (negatives: 3x)", ylabel=f"held-out {panel.upper()}")
             ax.set_title(f"classifier {panel.upper()} on frames of other seeds", fontsize=9)
         ax.grid(alpha=0.3)
