@@ -28,6 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -205,8 +206,14 @@ def downstream(
     }
 
 
-def models(args: argparse.Namespace) -> dict:
-    """Label accuracy and return correlations per selection method, budget and teacher."""
+def _row_key(r: dict) -> tuple:
+    return (r["obs"], r["method"], r["teacher"], r["queries"])
+
+
+def models(args: argparse.Namespace, prev: dict, save: Callable[[dict], None]) -> dict:
+    """Label accuracy and return correlations per selection method, budget and teacher. Each row
+    is saved as it finishes; rows of ``prev`` measured with the same settings are kept, not
+    re-run (a killed run resumes)."""
     if args.quick:
         n_train, n_test, budgets, rounds, steps, batch = 40, 20, [60, 150], 2, 150, 32
         teachers = ["oracle", "mistake"]
@@ -227,13 +234,33 @@ def models(args: argparse.Namespace) -> dict:
     cfg_px = PreferenceConfig(
         obs_keys=("pixels",), steps=30 if args.quick else 200, batch_size=8 if args.quick else 16
     )
-    rows = []
     runs = [(m, "oracle", n, cfg_state) for m in methods for n in budgets]
     runs += [("uniform", t, budgets[-1], cfg_state) for t in teachers if t != "oracle"]
     if px:
         runs += [("uniform", t, budgets[-1], cfg_px) for t in teachers]
+    part = {
+        "task": args.task,
+        "train_episodes": n_train,
+        "test_episodes": n_test,
+        "config": {
+            "pixel_model": {"steps": cfg_px.steps, "batch_size": cfg_px.batch_size},
+            "steps": steps,
+            "rounds": rounds,
+            "segment_length": cfg_state.segment_length,
+            "ensemble": cfg_state.ensemble_size,
+            "batch_size": cfg_state.batch_size,
+        },
+    }
+    same = all(prev.get(k) == v for k, v in part.items())
+    done = {_row_key(r): r for r in prev.get("rows", [])} if same else {}
+    rows: list[dict] = []
+    part["collect_seconds"] = t_collect
     try:
         for method, teacher, n, cfg in runs:
+            key = (cfg.obs_keys[0], method, teacher, n)
+            if key in done:
+                rows.append(done[key])
+                continue
             shutil.rmtree(ds.root / "labels", ignore_errors=True)
             t1 = time.perf_counter()
             info = synthetic_preferences(
@@ -255,23 +282,10 @@ def models(args: argparse.Namespace) -> dict:
             }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
+            save({**part, "rows": rows, "models_complete": False})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {
-        "task": args.task,
-        "train_episodes": n_train,
-        "test_episodes": n_test,
-        "config": {
-            "pixel_model": {"steps": cfg_px.steps, "batch_size": cfg_px.batch_size},
-            "steps": steps,
-            "rounds": rounds,
-            "segment_length": cfg_state.segment_length,
-            "ensemble": cfg_state.ensemble_size,
-            "batch_size": cfg_state.batch_size,
-        },
-        "collect_seconds": t_collect,
-        "rows": rows,
-    }
+    return {**part, "rows": rows, "models_complete": True}
 
 
 def main() -> None:
@@ -308,8 +322,8 @@ def main() -> None:
         r.setdefault("obs", "state")  # files from before the pixel rows had state models only
     doc.update({"benchmark": "preference", "quick": args.quick})
     if "models" in parts:
-        doc.update(models(args))
         doc["machine"] = {**machine_info(), "torch_threads": torch.get_num_threads()}
+        doc.update(models(args, dict(doc), lambda part: atomic_write_json(out, {**doc, **part})))
     doc.setdefault("downstream", "not run (pass --parts downstream)")
     if "downstream" in parts:
         budgets = args.downstream_budgets or ("20" if args.quick else "100,300,1000")
