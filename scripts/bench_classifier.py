@@ -33,7 +33,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import atomic_write_json, cli, machine_info, run_units  # noqa: E402
+from bench_common import (  # noqa: E402
+    atomic_write_json,
+    cli,
+    machine_info,
+    parse_parts,
+    previous_results,
+    run_units,
+)
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -333,15 +340,11 @@ def main() -> None:
     args = ap.parse_args()
     from robot_rl.envs import list_tasks
 
-    parts = {p for p in args.parts.split(",") if p} | ({"exploit"} if args.exploit else set())
-    if parts - {"quality", "exploit"}:
-        raise SystemExit(f"--parts: unknown {sorted(parts - {'quality', 'exploit'})}")
+    parts = parse_parts(args.parts, {"quality", "exploit"}, {"exploit"} if args.exploit else set())
     torch.set_num_threads(args.threads)
     out = Path("bench-results") / f"bench_classifier{'_quick' if args.quick else ''}.json"
     # Parts not run now are kept from the previous run of the same mode (each says its config).
-    doc = json.loads(out.read_text()) if out.exists() else {}
-    if doc.get("quick") != args.quick:  # another mode's figures never mix with these
-        doc = {}
+    doc = previous_results(out, args.quick)
     doc.update({"benchmark": "classifier", "quick": args.quick})
     if parts:  # --parts '' only prints the tables and redraws the plot from the saved file
         doc["machine"] = {**machine_info(), "torch_threads": torch.get_num_threads()}

@@ -175,6 +175,21 @@ def atomic_write_json(path: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def parse_parts(text: str, known: set[str], also: set[str] = frozenset()) -> set[str]:
+    """``--parts a,b`` of a benchmark with several parts ('' = none: print and redraw only)."""
+    parts = {p for p in text.split(",") if p} | set(also)
+    if parts - known:
+        raise SystemExit(f"--parts: unknown {sorted(parts - known)} (known: {sorted(known)})")
+    return parts
+
+
+def previous_results(path: Path, quick: bool) -> dict[str, Any]:
+    """The results file of an earlier run of the same mode, so parts not run now are kept;
+    another mode's figures never mix with these."""
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    return doc if doc.get("quick") == quick else {}
+
+
 def write_json(name: str, payload: dict[str, Any]) -> Path:
     """bench-results/bench_<name>.json, written atomically."""
     return atomic_write_json(RESULTS / f"bench_{name}.json", payload)

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import atomic_write_json, machine_info  # noqa: E402
+from bench_common import atomic_write_json, machine_info, parse_parts, previous_results  # noqa: E402
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -309,15 +309,12 @@ def main() -> None:
         "--downstream-task", default=None, help="pipeline task (default: the pipeline's, drawer)"
     )
     args = ap.parse_args()
-    parts = {p for p in args.parts.split(",") if p} | ({"downstream"} if args.downstream else set())
-    if parts - {"models", "downstream"}:
-        raise SystemExit(f"--parts: unknown {sorted(parts - {'models', 'downstream'})}")
+    also = {"downstream"} if args.downstream else set()
+    parts = parse_parts(args.parts, {"models", "downstream"}, also)
     torch.set_num_threads(args.threads)
     out = Path(args.out or f"bench-results/bench_preferences{'_quick' if args.quick else ''}.json")
     # A part not run now is kept from the previous file of the same mode.
-    doc = json.loads(out.read_text()) if out.exists() else {}
-    if doc.get("quick") != args.quick:
-        doc = {}
+    doc = previous_results(out, args.quick)
     for r in doc.get("rows", []):
         r.setdefault("obs", "state")  # files from before the pixel rows had state models only
     doc.update({"benchmark": "preference", "quick": args.quick})
