@@ -166,12 +166,11 @@ RESULTS = ROOT / "bench-results"
 
 
 def atomic_write_json(path: Path, payload: dict[str, Any]) -> Path:
-    """``payload`` as JSON at ``path``, written atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, default=float)
-    os.replace(tmp, path)
+    """``payload`` as JSON at ``path``, written atomically (a reader never sees half a file);
+    numpy scalars are written as floats, keys in the order the benchmark made them."""
+    from robot_rl.data.format import atomic_write
+
+    atomic_write(path, lambda f: json.dump(payload, f, indent=2, default=float), mode="w")
     return path
 
 
@@ -188,6 +187,14 @@ def previous_results(path: Path, quick: bool) -> dict[str, Any]:
     another mode's figures never mix with these."""
     doc = json.loads(path.read_text()) if path.exists() else {}
     return doc if doc.get("quick") == quick else {}
+
+
+def update_results(path: Path, quick: bool, parts: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``parts`` into the results file as it is now on disk (same mode) and write it: two
+    runs measuring different parts of one benchmark at once keep each other's figures."""
+    doc = {**previous_results(path, quick), **parts, "quick": quick}
+    atomic_write_json(path, doc)
+    return doc
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:

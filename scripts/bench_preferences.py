@@ -32,14 +32,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import atomic_write_json, machine_info, parse_parts, previous_results  # noqa: E402
+from bench_common import machine_info, parse_parts, previous_results, update_results  # noqa: E402
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from robot_rl.data import Dataset, DatasetMeta, DatasetWriter, Episode  # noqa: E402
+from robot_rl.data import Dataset, DatasetMeta, DatasetWriter  # noqa: E402
 from robot_rl.rewards.metrics import spearman  # noqa: E402
 from robot_rl.rewards.preference import (  # noqa: E402
     PreferenceConfig,
@@ -61,52 +61,22 @@ from robot_rl.types import ActionSpec, ArraySpec  # noqa: E402
 POLICIES = [("expert", 0.0), ("noisy", 0.3), ("noisy", 0.8), ("play", 0.0), ("random", 0.0)]
 
 
-def collect(task: str, root: Path, seeds: range, pixels: bool = False) -> Path:
+def collect(task: str, root: Path, seeds: range, pixels: bool = False, size: int = 64) -> Path:
     """Scripted episodes (expert/noisy/play/random, by seed) with reward.env and reward.dense;
-    with ``pixels``, 64 px frames too."""
-    from robot_rl.envs import get_task_info, make_env, make_scripted_policy
+    with ``pixels``, ``size`` px frames too. One cached env serves every episode."""
+    from robot_rl.envs import get_task_info
+    from robot_rl.envs.collect import Component, collect_episode
 
-    info = get_task_info(task)
     writer: DatasetWriter | None = None
     for seed in seeds:
         kind, noise = POLICIES[seed % len(POLICIES)]
-        env = make_env(task, obs="both" if pixels else "state", image_size=64, seed=seed)
-        pi = make_scripted_policy(task, kind=kind, noise=noise, seed=seed)
-        obs, _ = env.reset(seed=seed)
-        pi.reset(env)
-        keys = tuple(sorted(obs))
-        frames: dict[str, list] = {k: [obs[k]] for k in keys}
-        actions, env_r, dense, succ = [], [], [], []
-        terminated = truncated = False
-        while not (terminated or truncated):
-            a = np.asarray(pi.act(env), np.float32)
-            obs, r, terminated, truncated, step_info = env.step(a)
-            for k in keys:
-                frames[k].append(obs[k])
-            actions.append(a)
-            env_r.append(r)
-            dense.append(step_info["dense_reward"])
-            succ.append(bool(step_info["success"]))
-        env.close()
-        t = len(actions)
-        last = np.arange(t) == t - 1  # flags are set on the final step only
-        ep = Episode(
-            obs={k: np.asarray(v) for k, v in frames.items()},
-            action=np.asarray(actions, np.float32),
-            rewards={
-                "reward.env": np.asarray(env_r, np.float32),
-                DENSE_REWARD: np.asarray(dense, np.float32),
-            },
-            terminated=last & terminated,
-            truncated=last & (truncated and not terminated),
-            success=np.asarray(succ, bool),
-            info={"seed": seed, "policy": kind, "noise": noise},
-        )
+        comp = Component(kind, noise, 1.0)
+        ep = collect_episode(task, "both" if pixels else "state", size, comp, seed)
         if writer is None:
             spec = {k: ArraySpec(tuple(v.shape[1:]), v.dtype.name) for k, v in ep.obs.items()}
             meta = DatasetMeta(
                 task,
-                info.control_freq,
+                get_task_info(task).control_freq,
                 spec,
                 ActionSpec(ep.action.shape[1]),
                 provenance={"source": "scripts/bench_preferences.py"},
@@ -214,18 +184,18 @@ def models(args: argparse.Namespace, prev: dict, save: Callable[[dict], None]) -
     """Label accuracy and return correlations per selection method, budget and teacher. Each row
     is saved as it finishes; rows of ``prev`` measured with the same settings are kept, not
     re-run (a killed run resumes)."""
-    if args.quick:
-        n_train, n_test, budgets, rounds, steps, batch = 40, 20, [60, 150], 2, 150, 32
-        teachers = ["oracle", "mistake"]
+    if args.quick:  # the same code on small budgets and 32 px frames (a conv step is ~6x cheaper)
+        n_train, n_test, budgets, rounds, steps, batch = 30, 15, [60, 150], 2, 60, 16
+        teachers, size = ["oracle", "mistake"], 32
     else:
         n_train, n_test, budgets, rounds, steps, batch = 150, 50, [50, 100, 200, 400], 5, 500, 64
-        teachers = ["oracle", "noisy", "mistake", "skip", "equal", "myopic"]
+        teachers, size = ["oracle", "noisy", "mistake", "skip", "equal", "myopic"], 64
     methods = ["uniform", "disagreement", "entropy"]
     tmp = Path(tempfile.mkdtemp(prefix="bench_pref_"))
     t0 = time.perf_counter()
     px = not args.no_pixels
-    train_root = collect(args.task, tmp / "train", range(n_train), px)
-    test = EpisodeCache(collect(args.task, tmp / "test", range(10_000, 10_000 + n_test), px))
+    train_root = collect(args.task, tmp / "train", range(n_train), px, size)
+    test = EpisodeCache(collect(args.task, tmp / "test", range(10_000, 10_000 + n_test), px, size))
     t_collect = time.perf_counter() - t0
     ds = Dataset(train_root)
     cfg_state = PreferenceConfig(obs_keys=("state",), steps=steps, batch_size=batch)
@@ -234,6 +204,7 @@ def models(args: argparse.Namespace, prev: dict, save: Callable[[dict], None]) -
     cfg_px = PreferenceConfig(
         obs_keys=("pixels",), steps=30 if args.quick else 200, batch_size=8 if args.quick else 16
     )
+    eval_pairs = {"state": 500, "pixels": 100 if args.quick else 200}
     runs = [(m, "oracle", n, cfg_state) for m in methods for n in budgets]
     runs += [("uniform", t, budgets[-1], cfg_state) for t in teachers if t != "oracle"]
     if px:
@@ -243,7 +214,7 @@ def models(args: argparse.Namespace, prev: dict, save: Callable[[dict], None]) -
         "train_episodes": n_train,
         "test_episodes": n_test,
         "config": {
-            "pixel_model": {"steps": cfg_px.steps, "batch_size": cfg_px.batch_size},
+            "pixel_model": {"steps": cfg_px.steps, "batch_size": cfg_px.batch_size, "size": size},
             "steps": steps,
             "rounds": rounds,
             "segment_length": cfg_state.segment_length,
@@ -269,7 +240,7 @@ def models(args: argparse.Namespace, prev: dict, save: Callable[[dict], None]) -
             pairs = preference_pairs(ds.root, cfg)
             obs_spec, a_dim = ds.meta.obs_spec, ds.meta.action_spec.dim
             model, m = train_preference(cfg, pairs, obs_spec, a_dim, seed=0)
-            ev = evaluate(model, test, cfg, 200 if cfg is cfg_px else 500, seed=1)
+            ev = evaluate(model, test, cfg, eval_pairs[cfg.obs_keys[0]], seed=1)
             row = {
                 "obs": cfg.obs_keys[0],
                 "method": method,
@@ -286,6 +257,15 @@ def models(args: argparse.Namespace, prev: dict, save: Callable[[dict], None]) -
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {**part, "rows": rows, "models_complete": True}
+
+
+def load(out: Path, quick: bool) -> dict:
+    """The results file of this mode, with the fields older files lack filled in."""
+    doc = previous_results(out, quick)
+    for r in doc.get("rows", []):
+        r.setdefault("obs", "state")  # files from before the pixel rows had state models only
+    doc.get("config", {}).get("pixel_model", {}).setdefault("size", 64)  # ... and before 32 px
+    return doc
 
 
 def main() -> None:
@@ -313,25 +293,24 @@ def main() -> None:
     parts = parse_parts(args.parts, {"models", "downstream"}, also)
     torch.set_num_threads(args.threads)
     out = Path(args.out or f"bench-results/bench_preferences{'_quick' if args.quick else ''}.json")
-    # A part not run now is kept from the previous file of the same mode.
-    doc = previous_results(out, args.quick)
-    for r in doc.get("rows", []):
-        r.setdefault("obs", "state")  # files from before the pixel rows had state models only
-    doc.update({"benchmark": "preference", "quick": args.quick})
+    # A part not run now is kept from the file; each part is merged into the file as it is on
+    # disk when written, so a models run and a downstream run at once keep each other's figures.
     if "models" in parts:
-        doc["machine"] = {**machine_info(), "torch_threads": torch.get_num_threads()}
-        doc.update(models(args, dict(doc), lambda part: atomic_write_json(out, {**doc, **part})))
-    doc.setdefault("downstream", "not run (pass --parts downstream)")
+        machine = {**machine_info(), "torch_threads": torch.get_num_threads()}
+        save = lambda part: update_results(out, args.quick, {**part, "machine": machine})  # noqa: E731
+        save(models(args, load(out, args.quick), save))
     if "downstream" in parts:
         budgets = args.downstream_budgets or ("20" if args.quick else "100,300,1000")
-        doc["downstream"] = downstream(
+        result = downstream(
             args.quick,
             args.downstream_seeds or (1 if args.quick else 3),
             [int(b) for b in budgets.split(",")],
             Path("runs/bench_preferences") / ("quick" if args.quick else "full"),
             args.downstream_task,
         )
-        doc["downstream"]["machine"] = machine_info()
+        update_results(out, args.quick, {"downstream": {**result, "machine": machine_info()}})
+    doc = {"downstream": "not run (pass --parts downstream)", **load(out, args.quick)}
+    doc["benchmark"] = "preference"
     if "rows" in doc:
         print(
             f"\npreference benchmark: task={doc['task']} train episodes={doc['train_episodes']} "
@@ -346,7 +325,7 @@ def main() -> None:
                 f"{r['answered']:>9}{r['label_accuracy']:>10.3f}{r['segment_spearman']:>9.3f}"
                 f"{r['episode_spearman']:>8.3f}{r['seconds']:>7.1f}"
             )
-    atomic_write_json(out, doc)
+    update_results(out, args.quick, doc)
     fig = plot(doc["rows"], out.with_suffix(".png")) if doc.get("rows") else None
     print(f"wrote {out}" + (f" and {fig}" if fig else ""))
 
