@@ -23,15 +23,17 @@ class ConvEncoder(nn.Module):
     ):
         super().__init__()
         h, w, c = image_shape
+        # In-place ReLUs: the same values and gradients, without a second copy of every conv
+        # output (a few % faster per step on this CPU).
         self.convs = nn.Sequential(
             nn.Conv2d(c, channels, 3, stride=2),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, 3, stride=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, 3, stride=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, 3, stride=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
         with torch.no_grad():
             n_flat = self.convs(torch.zeros(1, c, h, w)).flatten(1).shape[1]
