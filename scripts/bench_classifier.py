@@ -47,7 +47,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from robot_rl.data import Dataset, DatasetMeta, DatasetWriter, Episode  # noqa: E402
+from robot_rl.data import Dataset, DatasetMeta, DatasetWriter  # noqa: E402
 from robot_rl.rewards.classifier import (  # noqa: E402
     ClassifierConfig,
     evaluate_classifier,
@@ -64,48 +64,20 @@ KEYS = ("pixels", "proprio")
 
 def collect(task: str, seeds: range, root: Path | None = None) -> dict[str, np.ndarray]:
     """Frames after every step (pixels, proprio, success); optionally also a dataset on disk."""
-    from robot_rl.envs import get_task_info, make_env, make_scripted_policy
+    from robot_rl.envs import get_task_info
+    from robot_rl.envs.collect import Component, collect_episode
 
     out: dict[str, list] = {"pixels": [], "proprio": [], "success": []}
     writer = None
     for seed in seeds:
         kind, noise = POLICIES[seed % len(POLICIES)]
-        env = make_env(task, obs="pixels", seed=seed, terminate_on_success=False)
-        pi = make_scripted_policy(task, kind=kind, noise=noise, seed=seed)
-        obs, _ = env.reset(seed=seed)
-        pi.reset(env)
-        frames = {k: [obs[k]] for k in KEYS}
-        actions, rewards, succ = [], [], []
-        truncated = terminated = False
-        while not (truncated or terminated):
-            a = np.asarray(pi.act(env), np.float32)
-            obs, r, terminated, truncated, info = env.step(a)
-            for k in KEYS:
-                frames[k].append(obs[k])
-            actions.append(a)
-            rewards.append(r)
-            succ.append(bool(info["success"]))
-        env.close()
+        ep = collect_episode(task, "pixels", 64, Component(kind, noise, 1.0), seed, False)
         for k in KEYS:
-            out[k] += frames[k][1:]
-        out["success"] += succ
+            out[k] += list(ep.obs[k][1:])
+        out["success"] += list(ep.success)
         if root is not None:
-            t = len(actions)
-            last = np.arange(t) == t - 1
-            ep = Episode(
-                obs={k: np.asarray(v) for k, v in frames.items()},
-                action=np.asarray(actions, np.float32),
-                rewards={"reward.env": np.asarray(rewards, np.float32)},
-                terminated=last & terminated,
-                truncated=last & (truncated and not terminated),
-                success=np.asarray(succ, bool),
-                info={"seed": seed, "policy": kind, "noise": noise},
-            )
             if writer is None:
-                spec = {
-                    k: ArraySpec(tuple(np.asarray(v[0]).shape), np.asarray(v[0]).dtype.name)
-                    for k, v in frames.items()
-                }
+                spec = {k: ArraySpec(tuple(v.shape[1:]), v.dtype.name) for k, v in ep.obs.items()}
                 meta = DatasetMeta(
                     task, get_task_info(task).control_freq, spec, ActionSpec(ep.action.shape[1])
                 )

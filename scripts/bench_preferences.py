@@ -63,7 +63,7 @@ POLICIES = [("expert", 0.0), ("noisy", 0.3), ("noisy", 0.8), ("play", 0.0), ("ra
 
 def collect(task: str, root: Path, seeds: range, pixels: bool = False, size: int = 64) -> Path:
     """Scripted episodes (expert/noisy/play/random, by seed) with reward.env and reward.dense;
-    with ``pixels``, ``size`` px frames too. One cached env serves every episode."""
+    with ``pixels``, ``size`` px frames too."""
     from robot_rl.envs import get_task_info
     from robot_rl.envs.collect import Component, collect_episode
 

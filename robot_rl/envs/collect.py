@@ -115,14 +115,25 @@ class _AgentPolicy:
         return self.agent.act(env.unwrapped._last_obs, deterministic=False)
 
 
-def collect_episode(task: str, obs: str, image_size: int, comp: Component, seed: int):
-    """Roll out one episode; returns an `Episode` (rewards: reward.env sparse, reward.dense)."""
+def collect_episode(
+    task: str,
+    obs: str,
+    image_size: int,
+    comp: Component,
+    seed: int,
+    terminate_on_success: bool = True,
+):
+    """Roll out one episode; returns an `Episode` (rewards: reward.env sparse, reward.dense).
+    One env per (task, obs, size) is made and kept: ``reset(seed)`` gives the episode a fresh
+    env of that seed would, and making a rendering env costs more than a short episode."""
     from robot_rl.data import Episode
     from robot_rl.envs import make_env
 
-    key = (task, obs, image_size)
+    key = (task, obs, image_size, terminate_on_success)
     if key not in _CACHE:
-        _CACHE[key] = make_env(task, obs=obs, image_size=image_size)
+        _CACHE[key] = make_env(
+            task, obs=obs, image_size=image_size, terminate_on_success=terminate_on_success
+        )
     env = _CACHE[key]
     pi = _policy(task, comp, seed)
     o, _ = env.reset(seed=seed)
