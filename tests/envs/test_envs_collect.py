@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from robot_rl.data import Dataset, check_dataset
-from robot_rl.envs.collect import Component, assign, collect, parse_mixture
+from robot_rl.envs.collect import Component, assign, collect, collect_episode, parse_mixture
 from robot_rl.errors import UserError
 
 
@@ -109,3 +109,17 @@ def test_bad_counts_are_user_errors(tmp_path: Path) -> None:
         collect("reach", tmp_path / "a", 0, obs="state", progress=False)
     with pytest.raises(UserError, match="workers"):
         collect("reach", tmp_path / "b", 1, obs="state", workers=0, progress=False)
+
+
+def test_an_episode_can_run_on_past_success_and_repeats_with_a_cached_env() -> None:
+    expert = Component("expert", 0.0, 1.0)
+    stop = collect_episode("drawer", "state", 64, expert, seed=3)
+    on = collect_episode("drawer", "state", 64, expert, seed=3, terminate_on_success=False)
+    assert stop.terminated[-1] and stop.success[-1]
+    assert on.length > stop.length and not on.terminated.any() and on.truncated[-1]
+    assert np.array_equal(on.obs["state"][: stop.length + 1], stop.obs["state"])
+    # the cached env, reset with the same seed after another episode, gives the same episode
+    collect_episode("drawer", "state", 64, expert, seed=4)
+    again = collect_episode("drawer", "state", 64, expert, seed=3)
+    assert np.array_equal(again.obs["state"], stop.obs["state"])
+    assert np.array_equal(again.action, stop.action)
