@@ -180,10 +180,13 @@ def _row_key(r: dict) -> tuple:
     return (r["obs"], r["method"], r["teacher"], r["queries"])
 
 
-def models(args: argparse.Namespace, prev: dict, save: Callable[[dict], None]) -> dict:
+def models(
+    args: argparse.Namespace, current: Callable[[], dict], save: Callable[[dict], None]
+) -> dict:
     """Label accuracy and return correlations per selection method, budget and teacher. Each row
-    is saved as it finishes; rows of ``prev`` measured with the same settings are kept, not
-    re-run (a killed run resumes)."""
+    is saved as it finishes, merged with the rows the results file (``current()``) holds for the
+    same settings: those are not re-run (a killed run resumes), and processes given different
+    ``--teachers`` can run side by side."""
     if args.quick:  # the same code on small budgets and 32 px frames (a conv step is ~6x cheaper)
         n_train, n_test, budgets, rounds, steps, batch = 30, 15, [60, 150], 2, 60, 16
         teachers, size = ["oracle", "mistake"], 32
@@ -222,15 +225,22 @@ def models(args: argparse.Namespace, prev: dict, save: Callable[[dict], None]) -
             "batch_size": cfg_state.batch_size,
         },
     }
-    same = all(prev.get(k) == v for k, v in part.items())
-    done = {_row_key(r): r for r in prev.get("rows", [])} if same else {}
-    rows: list[dict] = []
-    part["collect_seconds"] = t_collect
+    keys = [(cfg.obs_keys[0], method, teacher, n) for method, teacher, n, cfg in runs]
+    mine: dict[tuple, dict] = {}
+
+    def merged() -> dict:
+        doc = current()
+        same = all(doc.get(k) == v for k, v in part.items())
+        pool = {**({_row_key(r): r for r in doc.get("rows", [])} if same else {}), **mine}
+        rows = [pool[k] for k in keys if k in pool]
+        return {**part, "collect_seconds": t_collect, "rows": rows,
+                "models_complete": len(rows) == len(keys)}  # fmt: skip
+
+    done = {_row_key(r) for r in merged()["rows"]}
+    only = set(args.teachers.split(",")) if args.teachers else set(teachers)
     try:
-        for method, teacher, n, cfg in runs:
-            key = (cfg.obs_keys[0], method, teacher, n)
-            if key in done:
-                rows.append(done[key])
+        for (method, teacher, n, cfg), key in zip(runs, keys):
+            if key in done or teacher not in only:
                 continue
             shutil.rmtree(ds.root / "labels", ignore_errors=True)
             t1 = time.perf_counter()
@@ -251,12 +261,12 @@ def models(args: argparse.Namespace, prev: dict, save: Callable[[dict], None]) -
                 "train_accuracy": m["train/accuracy"],
                 "seconds": time.perf_counter() - t1,
             }
-            rows.append(row)
+            mine[key] = row
             print(json.dumps(row), file=sys.stderr)
-            save({**part, "rows": rows, "models_complete": False})
+            save(merged())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {**part, "rows": rows, "models_complete": True}
+    return merged()
 
 
 def load(out: Path, quick: bool) -> dict:
@@ -276,6 +286,10 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="default: bench-results/bench_preferences.json")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     ap.add_argument("--no-pixels", action="store_true", help="skip the 64 px model rows")
+    ap.add_argument(
+        "--teachers", default=None,
+        help="only these teachers' rows (comma-separated), e.g. to run rows in parallel processes",
+    )  # fmt: skip
     ap.add_argument(
         "--downstream", action="store_true",
         help="same as adding downstream to --parts: pipeline success with the preference reward "
@@ -298,7 +312,7 @@ def main() -> None:
     if "models" in parts:
         machine = {**machine_info(), "torch_threads": torch.get_num_threads()}
         save = lambda part: update_results(out, args.quick, {**part, "machine": machine})  # noqa: E731
-        save(models(args, load(out, args.quick), save))
+        save(models(args, lambda: load(out, args.quick), save))
     if "downstream" in parts:
         budgets = args.downstream_budgets or ("20" if args.quick else "100,300,1000")
         result = downstream(
