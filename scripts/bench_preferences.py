@@ -340,12 +340,17 @@ def main() -> None:
                 f"{r['episode_spearman']:>8.3f}{r['seconds']:>7.1f}"
             )
     update_results(out, args.quick, doc)
-    fig = plot(doc["rows"], out.with_suffix(".png")) if doc.get("rows") else None
+    fig = (
+        plot(doc["rows"], out.with_suffix(".png"), doc.get("downstream"))
+        if doc.get("rows")
+        else None
+    )
     print(f"wrote {out}" + (f" and {fig}" if fig else ""))
 
 
-def plot(rows: list[dict], path: Path) -> Path:
-    """Oracle label accuracy against queries per selection method; every teacher's figures."""
+def plot(rows: list[dict], path: Path, downstream: dict | None = None) -> Path:
+    """Oracle label accuracy against queries per selection method; every teacher's figures; and
+    downstream success against queries, when measured."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -353,7 +358,9 @@ def plot(rows: list[dict], path: Path) -> Path:
 
     from robot_rl.training.plots import save_figure
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ds_rows = downstream.get("rows", []) if isinstance(downstream, dict) else []
+    fig, axes = plt.subplots(1, 3 if ds_rows else 2, figsize=(15 if ds_rows else 10, 3.8))
+    a, b = axes[:2]
     oracle = [r for r in rows if r["obs"] == "state" and r["teacher"] == "oracle"]
     for method in dict.fromkeys(r["method"] for r in oracle):
         rs = sorted((r for r in oracle if r["method"] == method), key=lambda r: r["queries"])
@@ -373,11 +380,40 @@ def plot(rows: list[dict], path: Path) -> Path:
     b.set_xticks(range(len(teachers)), teachers, fontsize=8)
     b.set(ylabel="Spearman: learned vs true episode return", ylim=(-0.2, 1.0))
     b.set_title(f"per teacher, uniform selection, {top} queries", fontsize=9)
-    for ax in (a, b):
+    if ds_rows:
+        _plot_downstream(axes[2], ds_rows)
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _plot_downstream(ax, rows: list[dict]) -> None:
+    """Fine-tuned success against queries per selection method (line: seed mean, dots: seeds);
+    the simulator's reward as a band over its seeds' range."""
+    sim = [r["success_finetuned"] for r in rows if r["reward"] == "env"]
+    if sim:
+        ax.axhspan(min(sim), max(sim), color="0.85", zorder=0)
+        ax.axhline(
+            float(np.mean(sim)), color="k", lw=1, label=f"simulator reward ({len(sim)} seeds)"
+        )
+    pref = [r for r in rows if r["reward"] == "preference"]
+    for j, method in enumerate(dict.fromkeys(r["method"] for r in pref)):
+        rs = [r for r in pref if r["method"] == method]
+        qs = sorted({r["queries"] for r in rs})
+        means = [np.mean([r["success_finetuned"] for r in rs if r["queries"] == q]) for q in qs]
+        ax.plot(qs, means, "o-", color=f"C{j}", label=method)
+        ax.scatter([r["queries"] for r in rs], [r["success_finetuned"] for r in rs],
+                   s=10, color=f"C{j}", alpha=0.6)  # fmt: skip
+    ax.set_xscale("log")
+    ticks = sorted({r["queries"] for r in pref})
+    ax.set_xticks(ticks, [str(q) for q in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel="preference queries (oracle)", ylabel="success after fine-tuning",
+           ylim=(0.0, 1.05))  # fmt: skip
+    task = rows[0]["task"] if rows else "?"
+    ax.set_title(f"downstream: {task}, IQL pre-training + fine-tuning", fontsize=9)
 
 
 if __name__ == "__main__":
