@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
     atomic_write_json,
+    cleanup_on_sigterm,
     cli,
     machine_info,
     parse_parts,
@@ -310,6 +311,7 @@ def main() -> None:
     ap.add_argument("--work", default="runs/bench_classifier", help="exploitation run dirs")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (quality part)")
     args = ap.parse_args()
+    cleanup_on_sigterm()
     from robot_rl.envs import list_tasks
 
     parts = parse_parts(args.parts, {"quality", "exploit"}, {"exploit"} if args.exploit else set())

@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,12 @@ THREADS = 2
 
 
 # ---- environment ------------------------------------------------------------------------------
+def cleanup_on_sigterm() -> None:
+    """Make ``kill`` (SIGTERM) end the benchmark as Ctrl-C does: ``finally`` blocks run, so its
+    temporary datasets are removed instead of left behind."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def set_threads(n: int = THREADS) -> None:
     """Pin torch (and any child process) to n intra-op threads."""
     import torch

@@ -32,7 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import machine_info, parse_parts, previous_results, update_results  # noqa: E402
+from bench_common import (
+    cleanup_on_sigterm,
+    machine_info,
+    parse_parts,
+    previous_results,
+    update_results,
+)  # noqa: E402
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -303,6 +309,7 @@ def main() -> None:
         "--downstream-task", default=None, help="pipeline task (default: the pipeline's, drawer)"
     )
     args = ap.parse_args()
+    cleanup_on_sigterm()
     also = {"downstream"} if args.downstream else set()
     parts = parse_parts(args.parts, {"models", "downstream"}, also)
     torch.set_num_threads(args.threads)
