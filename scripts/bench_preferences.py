@@ -200,13 +200,7 @@ def models(
         n_train, n_test, budgets, rounds, steps, batch = 150, 50, [50, 100, 200, 400], 5, 500, 64
         teachers, size = ["oracle", "noisy", "mistake", "skip", "equal", "myopic"], 64
     methods = ["uniform", "disagreement", "entropy"]
-    tmp = Path(tempfile.mkdtemp(prefix="bench_pref_"))
-    t0 = time.perf_counter()
     px = not args.no_pixels
-    train_root = collect(args.task, tmp / "train", range(n_train), px, size)
-    test = EpisodeCache(collect(args.task, tmp / "test", range(10_000, 10_000 + n_test), px, size))
-    t_collect = time.perf_counter() - t0
-    ds = Dataset(train_root)
     cfg_state = PreferenceConfig(obs_keys=("state",), steps=steps, batch_size=batch)
     # Pixel models: a conv net per member makes each step ~50x a state step on this CPU, so
     # fewer steps and pairs per batch (same queries, same teachers).
@@ -243,12 +237,22 @@ def models(
         return {**part, "collect_seconds": t_collect, "rows": rows,
                 "models_complete": len(rows) == len(keys)}  # fmt: skip
 
+    t_collect = current().get("collect_seconds")  # kept when this run collects nothing
     done = {_row_key(r) for r in merged()["rows"]}
     only = set(args.teachers.split(",")) if args.teachers else set(teachers)
+    todo = [(r, k) for r, k in zip(runs, keys) if k not in done and r[1] in only]
+    if not todo:  # every row is measured: no episodes to collect
+        return merged()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_pref_"))
     try:
-        for (method, teacher, n, cfg), key in zip(runs, keys):
-            if key in done or teacher not in only:
-                continue
+        t0 = time.perf_counter()
+        train_root = collect(args.task, tmp / "train", range(n_train), px, size)
+        test = EpisodeCache(
+            collect(args.task, tmp / "test", range(10_000, 10_000 + n_test), px, size)
+        )
+        t_collect = time.perf_counter() - t0
+        ds = Dataset(train_root)
+        for (method, teacher, n, cfg), key in todo:
             shutil.rmtree(ds.root / "labels", ignore_errors=True)
             t1 = time.perf_counter()
             info = synthetic_preferences(

@@ -124,8 +124,9 @@ def collect_episode(
     terminate_on_success: bool = True,
 ):
     """Roll out one episode; returns an `Episode` (rewards: reward.env sparse, reward.dense).
-    One env per (task, obs, size) is made and kept: ``reset(seed)`` gives the episode a fresh
-    env of that seed would, and making a rendering env costs more than a short episode."""
+    One env per (task, obs, size, terminate_on_success) is made and kept: ``reset(seed)``
+    gives the episode a fresh env of that seed would, and making a rendering env costs more
+    than a short episode."""
     from robot_rl.data import Episode
     from robot_rl.envs import make_env
 
