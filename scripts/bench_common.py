@@ -192,8 +192,14 @@ def parse_parts(text: str, known: set[str], also: set[str] = frozenset()) -> set
 def previous_results(path: Path, quick: bool) -> dict[str, Any]:
     """The results file of an earlier run of the same mode, so parts not run now are kept;
     another mode's figures never mix with these."""
-    doc = json.loads(path.read_text()) if path.exists() else {}
-    return doc if doc.get("quick") == quick else {}
+    from robot_rl.data.format import read_json
+    from robot_rl.errors import UserError
+
+    try:
+        doc = read_json(path) if path.exists() else {}
+    except UserError as e:  # a broken results file: a message naming it, nothing overwritten
+        raise SystemExit(f"{e}; fix or move it, then re-run") from None
+    return doc if isinstance(doc, dict) and doc.get("quick") == quick else {}
 
 
 def update_results(path: Path, quick: bool, parts: dict[str, Any]) -> dict[str, Any]:
