@@ -240,6 +240,8 @@ def models(
     t_collect = current().get("collect_seconds")  # kept when this run collects nothing
     done = {_row_key(r) for r in merged()["rows"]}
     only = set(args.teachers.split(",")) if args.teachers else set(teachers)
+    if only - set(teachers):
+        raise SystemExit(f"--teachers: unknown {sorted(only - set(teachers))} (known: {teachers})")
     todo = [(r, k) for r, k in zip(runs, keys) if k not in done and r[1] in only]
     if not todo:  # every row is measured: no episodes to collect
         return merged()
