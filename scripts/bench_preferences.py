@@ -128,15 +128,21 @@ def evaluate(model, test: EpisodeCache, cfg: PreferenceConfig, n_pairs: int, see
 
 
 def downstream(
-    quick: bool, seeds: int, budgets: list[int], out: Path, task: str | None = None
+    quick: bool,
+    seeds: int,
+    budgets: list[int],
+    out: Path,
+    task: str | None = None,
+    extra: list[str] = (),
 ) -> dict:
     """`robot-rl pipeline reward=preference` (synthetic oracle labels on the pipeline's task,
     IQL pre-training then fine-tuning) at each query budget and selection method, against the
-    same pipeline on the simulator's reward; final success over the pipeline's evaluation."""
+    same pipeline on the simulator's reward; final success over the pipeline's evaluation.
+    ``extra``: more pipeline overrides for every arm (e.g. the dataset's mixture)."""
     from bench_pipeline import QUICK
     from bench_pipeline import run as run_pipeline
 
-    base = ([*QUICK] if quick else []) + ([f"task={task}"] if task else [])
+    base = ([*QUICK] if quick else []) + ([f"task={task}"] if task else []) + [*extra]
     arms = [("env", None, None)]
     arms += [("preference", m, n) for n in budgets for m in ("uniform", "disagreement")]
     rows = []
@@ -188,11 +194,12 @@ def _row_key(r: dict) -> tuple:
 
 def models(
     args: argparse.Namespace, current: Callable[[], dict], save: Callable[[dict], None]
-) -> dict:
+) -> dict | None:
     """Label accuracy and return correlations per selection method, budget and teacher. Each row
     is saved as it finishes, merged with the rows the results file (``current()``) holds for the
     same settings: those are not re-run (a killed full run resumes), and processes given
-    different ``--teachers`` can run side by side. ``--quick`` runs every row afresh."""
+    different ``--teachers`` can run side by side. ``--quick`` runs every row afresh. Returns
+    None when no row was left to measure (nothing is written)."""
     if args.quick:  # the same code on small budgets and 32 px frames (a conv step is ~6x cheaper)
         n_train, n_test, budgets, rounds, steps, batch = 30, 15, [60, 150], 2, 60, 16
         teachers, size = ["oracle", "mistake"], 32
@@ -243,8 +250,8 @@ def models(
     if only - set(teachers):
         raise SystemExit(f"--teachers: unknown {sorted(only - set(teachers))} (known: {teachers})")
     todo = [(r, k) for r, k in zip(runs, keys) if k not in done and r[1] in only]
-    if not todo:  # every row is measured: no episodes to collect
-        return merged()
+    if not todo:  # every row is measured: no episodes to collect, nothing to write
+        return None
     tmp = Path(tempfile.mkdtemp(prefix="bench_pref_"))
     try:
         t0 = time.perf_counter()
@@ -313,8 +320,15 @@ def main() -> None:
         "--downstream-budgets", default=None, help="query budgets, default 100,300,1000 (quick: 20)"
     )
     ap.add_argument(
-        "--downstream-task", default=None, help="pipeline task (default: the pipeline's, drawer)"
-    )
+        "--downstream-task", default=None,
+        help="pipeline task (default: the pipeline's, drawer); another task's figures are kept "
+        "beside the drawer's, under downstream_<task>",
+    )  # fmt: skip
+    ap.add_argument(
+        "--downstream-set", nargs="*", default=[], metavar="KEY=VALUE",
+        help="more pipeline overrides for every downstream arm, e.g. "
+        "mixture=expert:0.5+noisy0.1:0.5",
+    )  # fmt: skip
     args = ap.parse_args()
     cleanup_on_sigterm()
     also = {"downstream"} if args.downstream else set()
@@ -326,17 +340,22 @@ def main() -> None:
     if "models" in parts:
         machine = {**machine_info(), "torch_threads": torch.get_num_threads()}
         save = lambda part: update_results(out, args.quick, {**part, "machine": machine})  # noqa: E731
-        save(models(args, lambda: load(out, args.quick), save))
+        if (part := models(args, lambda: load(out, args.quick), save)) is not None:
+            save(part)
     if "downstream" in parts:
         budgets = args.downstream_budgets or ("20" if args.quick else "100,300,1000")
+        task = args.downstream_task
+        key = f"downstream_{task}" if task and task != "drawer" else "downstream"
+        work = Path("runs/bench_preferences") / ("quick" if args.quick else "full")
         result = downstream(
             args.quick,
             args.downstream_seeds or (1 if args.quick else 3),
             [int(b) for b in budgets.split(",")],
-            Path("runs/bench_preferences") / ("quick" if args.quick else "full"),
-            args.downstream_task,
+            work / task if key != "downstream" else work,
+            task,
+            args.downstream_set,
         )
-        update_results(out, args.quick, {"downstream": {**result, "machine": machine_info()}})
+        update_results(out, args.quick, {key: {**result, "machine": machine_info()}})
     doc = {"downstream": "not run (pass --parts downstream)", **load(out, args.quick)}
     doc["benchmark"] = "preference"
     if "rows" in doc:
@@ -355,16 +374,21 @@ def main() -> None:
             )
     update_results(out, args.quick, doc)
     fig = (
-        plot(doc["rows"], out.with_suffix(".png"), doc.get("downstream"))
+        plot(doc["rows"], out.with_suffix(".png"), downstream_parts(doc))
         if doc.get("rows")
         else None
     )
     print(f"wrote {out}" + (f" and {fig}" if fig else ""))
 
 
-def plot(rows: list[dict], path: Path, downstream: dict | None = None) -> Path:
+def downstream_parts(doc: dict) -> list[dict]:
+    """The measured downstream parts of a results file: the drawer's, then other tasks'."""
+    return [v for k, v in doc.items() if k.startswith("downstream") and isinstance(v, dict)]
+
+
+def plot(rows: list[dict], path: Path, downstream: list[dict] = ()) -> Path:
     """Oracle label accuracy against queries per selection method; every teacher's figures; and
-    downstream success against queries, when measured."""
+    downstream success against queries per task, when measured."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -372,8 +396,9 @@ def plot(rows: list[dict], path: Path, downstream: dict | None = None) -> Path:
 
     from robot_rl.training.plots import save_figure
 
-    ds_rows = downstream.get("rows", []) if isinstance(downstream, dict) else []
-    fig, axes = plt.subplots(1, 3 if ds_rows else 2, figsize=(15 if ds_rows else 10, 3.8))
+    ds_parts = [d for d in downstream if d.get("rows")]
+    n = 2 + len(ds_parts)
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.8))
     a, b = axes[:2]
     oracle = [r for r in rows if r["obs"] == "state" and r["teacher"] == "oracle"]
     for method in dict.fromkeys(r["method"] for r in oracle):
@@ -394,8 +419,8 @@ def plot(rows: list[dict], path: Path, downstream: dict | None = None) -> Path:
     b.set_xticks(range(len(teachers)), teachers, fontsize=8)
     b.set(ylabel="Spearman: learned vs true episode return", ylim=(-0.2, 1.0))
     b.set_title(f"per teacher, uniform selection, {top} queries", fontsize=9)
-    if ds_rows:
-        _plot_downstream(axes[2], ds_rows)
+    for ax, part in zip(axes[2:], ds_parts):
+        _plot_downstream(ax, part["rows"])
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
