@@ -217,8 +217,7 @@ def models(
     eval_pairs = {"state": 500, "pixels": 100 if args.quick else 200}
     runs = [(m, "oracle", n, cfg_state) for m in methods for n in budgets]
     runs += [("uniform", t, budgets[-1], cfg_state) for t in teachers if t != "oracle"]
-    if px:
-        runs += [("uniform", t, budgets[-1], cfg_px) for t in teachers]
+    runs += [("uniform", t, budgets[-1], cfg_px) for t in teachers]  # run unless --no-pixels
     part = {
         "task": args.task,
         "train_episodes": n_train,
@@ -228,6 +227,7 @@ def models(
             "steps": steps,
             "rounds": rounds,
             "segment_length": cfg_state.segment_length,
+            "pairs": "equal lengths",  # both segments of a pair as long (since 2026-12-02)
             "ensemble": cfg_state.ensemble_size,
             "batch_size": cfg_state.batch_size,
         },
@@ -249,12 +249,19 @@ def models(
     only = set(args.teachers.split(",")) if args.teachers else set(teachers)
     if only - set(teachers):
         raise SystemExit(f"--teachers: unknown {sorted(only - set(teachers))} (known: {teachers})")
-    todo = [(r, k) for r, k in zip(runs, keys) if k not in done and r[1] in only]
+    only_methods = set(args.methods.split(",")) if args.methods else set(methods)
+    if only_methods - set(methods):
+        raise SystemExit(f"--methods: unknown {sorted(only_methods - set(methods))} ({methods})")
+    todo = [
+        (r, k) for r, k in zip(runs, keys)
+        if k not in done and r[1] in only and r[0] in only_methods and (px or r[3] is cfg_state)
+    ]  # fmt: skip
     if not todo:  # every row is measured: no episodes to collect, nothing to write
         return None
     tmp = Path(tempfile.mkdtemp(prefix="bench_pref_"))
     try:
         t0 = time.perf_counter()
+        px = any(r[3] is cfg_px for r, _ in todo)  # render frames only for a pixel row
         train_root = collect(args.task, tmp / "train", range(n_train), px, size)
         test = EpisodeCache(
             collect(args.task, tmp / "test", range(10_000, 10_000 + n_test), px, size)
@@ -298,6 +305,17 @@ def load(out: Path, quick: bool) -> dict:
     return doc
 
 
+def keep_unequal_pair_rows(out: Path, quick: bool) -> None:
+    """Rows measured before pairs had segments of equal length (a short episode's segment was
+    compared with a longer one) are moved to ``rows_unequal_pairs``, kept for reference and not
+    mixed with rows measured now."""
+    doc = load(out, quick)
+    if doc.get("rows") and "pairs" not in doc.get("config", {}):
+        old = {k: doc[k] for k in ("config", "rows", "models_complete", "machine") if k in doc}
+        note = "measured at commit db8951f and before, with pairs of unequal segment lengths"
+        update_results(out, quick, {"rows_unequal_pairs": {"note": note, **old}, "rows": []})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
@@ -310,6 +328,9 @@ def main() -> None:
         "--teachers", default=None,
         help="only these teachers' rows (comma-separated), e.g. to run rows in parallel processes",
     )  # fmt: skip
+    ap.add_argument(
+        "--methods", default=None, help="only these query-selection methods' rows (comma-separated)"
+    )
     ap.add_argument(
         "--downstream", action="store_true",
         help="same as adding downstream to --parts: pipeline success with the preference reward "
@@ -338,6 +359,7 @@ def main() -> None:
     # A part not run now is kept from the file; each part is merged into the file as it is on
     # disk when written, so a models run and a downstream run at once keep each other's figures.
     if "models" in parts:
+        keep_unequal_pair_rows(out, args.quick)
         machine = {**machine_info(), "torch_threads": torch.get_num_threads()}
         save = lambda part: update_results(out, args.quick, {**part, "machine": machine})  # noqa: E731
         if (part := models(args, lambda: load(out, args.quick), save)) is not None:

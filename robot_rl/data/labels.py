@@ -19,7 +19,8 @@ under the lock and merges.
                 "preference": 1.0, "by": "teacher:oracle", "at": "..."}]}
 
 ``preference`` is the probability that ``a`` is better: 1.0 (a), 0.0 (b), 0.5 (equal);
-``null`` records a skipped query (asked, not answered) so it is not asked again.
+``null`` records a skipped query (asked, not answered) so it is not asked again. The two
+segments of a pair have the same length (reading a pair that does not is an error).
 """
 
 from __future__ import annotations
@@ -76,6 +77,16 @@ class PreferencePair:
     preference: float | None  # P(a better); None = skipped
     by: str = "human"
     at: str = ""
+
+
+def check_equal_lengths(a: Segment, b: Segment, where: str) -> None:
+    """A preference compares two spans of the same number of steps: of unequal ones, the
+    shorter's summed reward is better or worse for its length alone, not for what it shows."""
+    if a.length != b.length:
+        raise UserError(
+            f"{where}: segments a and b must have the same length (a.length={a.length}, "
+            f"b.length={b.length})"
+        )
 
 
 class LabelStore:
@@ -222,6 +233,7 @@ class LabelStore:
                 raise UserError(
                     f"{self.root / PREFS_FILE}: pairs[{i}].preference must be in [0, 1]"
                 )
+            check_equal_lengths(out[-1].a, out[-1].b, f"{self.root / PREFS_FILE}: pairs[{i}]")
         return out
 
     def add_preferences(self, pairs: list[PreferencePair]) -> None:

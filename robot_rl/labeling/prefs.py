@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.data.labels import LabelStore, PreferencePair, Segment, now
+from robot_rl.data.labels import LabelStore, PreferencePair, Segment, check_equal_lengths, now
 from robot_rl.errors import UserError
 from robot_rl.labeling.frames import FrameSource, RequestError
 
@@ -68,6 +68,7 @@ def load_pairs_file(path: str | Path, frames: FrameSource) -> list[tuple[Segment
                     f"episode {seg.episode} of {T} steps"
                 )
             segs.append(seg)
+        check_equal_lengths(segs[0], segs[1], f"{path}: pairs[{i}]")
         out.append((segs[0], segs[1]))
     return out
 

@@ -135,8 +135,20 @@ def sample_segments(
 def sample_pairs(
     cache: EpisodeCache, n: int, length: int, rng: np.random.Generator
 ) -> list[tuple[Segment, Segment]]:
-    a, b = sample_segments(cache, n, length, rng), sample_segments(cache, n, length, rng)
-    return list(zip(a, b))
+    """``n`` pairs, uniform over episodes then over start steps; both segments of a pair have
+    ``min(length, both episodes' lengths)`` steps. Episodes end on success, so of unequal
+    spans the shorter would win or lose on its length alone (its sum has fewer terms)."""
+    lengths = cache.lengths
+    if not lengths:
+        raise UserError(f"{cache.name}: no episodes to sample segments from")
+    ids = np.array(sorted(lengths))
+    out = []
+    for ea, eb in rng.choice(ids, size=(n, 2)):
+        ta, tb = lengths[int(ea)], lengths[int(eb)]
+        m = min(length, ta, tb)
+        a = Segment(int(ea), int(rng.integers(0, ta - m + 1)), m)
+        out.append((a, Segment(int(eb), int(rng.integers(0, tb - m + 1)), m)))
+    return out
 
 
 def load_segments(

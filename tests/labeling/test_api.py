@@ -394,6 +394,9 @@ def test_pairs_file_is_the_queue_and_answered_pairs_are_not_asked_again(
                      "b": {"episode": 1, "start": 0, "length": 5}}]}, "pairs[0].a: steps [0, 500)"),
         ({"pairs": [{"a": {"episode": 0, "start": "0", "length": 5},
                      "b": {"episode": 1, "start": 0, "length": 5}}]}, "pairs[0].a.start must be"),
+        ({"pairs": [{"a": {"episode": 0, "start": 0, "length": 5},
+                     "b": {"episode": 1, "start": 0, "length": 4}}]},
+         "pairs[0]: segments a and b must have the same length"),
     ],
 )  # fmt: skip
 def test_bad_pairs_file_names_the_field(tiny_pixel_dataset, tmp_path, doc, message):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from robot_rl.data import Dataset
-from robot_rl.data.labels import LabelStore, Segment
+from robot_rl.data.labels import LabelStore, PreferencePair, Segment
 from robot_rl.errors import UserError
 from robot_rl.rewards.query import QueryBudget, choose_pairs, select_queries
 from robot_rl.rewards.teachers import (
@@ -149,3 +149,27 @@ def test_choose_pairs_picks_max_disagreement(tiny_state_dataset, monkeypatch) ->
     budget = QueryBudget(3)
     assert len(choose_pairs(cache, 2, 5, np.random.default_rng(0), budget=budget)) == 2
     assert len(choose_pairs(cache, 2, 5, np.random.default_rng(0), budget=budget)) == 1
+
+
+def test_sampled_pairs_compare_spans_of_equal_length(tiny_state_dataset) -> None:
+    from robot_rl.rewards.segments import EpisodeCache, sample_pairs
+
+    cache = EpisodeCache(tiny_state_dataset)  # episodes of 12 to 19 steps
+    pairs = sample_pairs(cache, 200, 15, np.random.default_rng(0))
+    assert all(a.length == b.length for a, b in pairs)
+    for a, b in pairs:  # as long as asked, unless either episode is shorter; always fits
+        assert a.length == min(15, cache.lengths[a.episode], cache.lengths[b.episode])
+        assert all(0 <= s.start and s.start + s.length <= cache.lengths[s.episode] for s in (a, b))
+    assert {a.length for a, _ in pairs} == {12, 15}  # the 12-step episode shortens its pairs
+
+
+def test_a_labelled_pair_of_unequal_lengths_is_refused_naming_the_pair(tiny_state_dataset):
+    store = LabelStore(tiny_state_dataset)
+    store.add_preferences([
+        PreferencePair(Segment(0, 0, 5), Segment(1, 0, 5), 1.0),
+        PreferencePair(Segment(0, 0, 5), Segment(2, 0, 4), 0.0),
+    ])  # fmt: skip
+    before = (store.root / "preferences.json").read_bytes()
+    with pytest.raises(UserError, match=r"preferences.json: pairs\[1\]: .*a.length=5, b.length=4"):
+        store.preferences()
+    assert (store.root / "preferences.json").read_bytes() == before  # nothing rewritten
