@@ -180,6 +180,7 @@ def downstream(
         "reward, state preference model with its defaults) vs reward=env; IQL pre-training and "
         "fine-tuning",
         "overrides": base,
+        "pairs": "equal lengths",
         "budgets": budgets,
         "seeds": seeds,
         "rows": rows,
@@ -369,6 +370,9 @@ def main() -> None:
         task = args.downstream_task
         key = f"downstream_{task}" if task and task != "drawer" else "downstream"
         work = Path("runs/bench_preferences") / ("quick" if args.quick else "full")
+        prev = load(out, args.quick).get(key)
+        if isinstance(prev, dict) and "pairs" not in prev:  # kept, not mixed with today's rows
+            update_results(out, args.quick, {f"{key}_unequal_pairs": prev})
         result = downstream(
             args.quick,
             args.downstream_seeds or (1 if args.quick else 3),
@@ -405,7 +409,10 @@ def main() -> None:
 
 def downstream_parts(doc: dict) -> list[dict]:
     """The measured downstream parts of a results file: the drawer's, then other tasks'."""
-    return [v for k, v in doc.items() if k.startswith("downstream") and isinstance(v, dict)]
+    return [
+        v for k, v in doc.items()
+        if k.startswith("downstream") and not k.endswith("_unequal_pairs") and isinstance(v, dict)
+    ]  # fmt: skip
 
 
 def plot(rows: list[dict], path: Path, downstream: list[dict] = ()) -> Path:
