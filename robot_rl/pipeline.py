@@ -39,6 +39,11 @@ class PipelineConfig:
     classifier_steps: int = 500  # training steps of the reward model (classifier or preference)
     queries: int = 300
     query_method: str = "uniform"  # preference queries: uniform | disagreement | entropy
+    # Added to a preference reward (tanh, in [-1, 1]) in pre-training and fine-tuning. Preferences
+    # fix a reward only up to a constant, and episodes end on success: a positive reward pays the
+    # policy to keep an episode going (the survival bias of Kostrikov et al.'s DAC), so by default
+    # every step costs (r - 1 <= 0) and ending at success is never worse than going on.
+    preference_reward_bias: float = -1.0
     # offline pre-training (the agent sees state; the reward model sees pixels). IQL with the
     # sparse-task settings of its paper (expectile 0.9, beta 10): measured on this CPU it reaches
     # 0.9 success on drawer in 3k updates, where Cal-QL is still at 0 (see the README).
@@ -193,6 +198,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         reward_key = st.run("relabel", {}, ["train_reward"], relabel_stage)
         deps = ["relabel"]
 
+    bias = cfg.preference_reward_bias if cfg.reward == "preference" else 0.0
     pre_dir = root / f"pretrain-{cfg.pretrain_agent}"
     pcfg = PretrainConfig(
         dataset=str(data),
@@ -201,6 +207,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         agent=config_with(cfg.pretrain_agent, **cfg.pretrain),
         obs=cfg.agent_obs,
         steps=cfg.pretrain_steps,
+        reward_bias=bias,
         terminate_on_reward=cfg.reward == "classifier",
         seed=cfg.seed,
         device=cfg.device,
@@ -226,6 +233,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         init=str(pre_dir),
         dataset=str(data) if method["offline_ratio"] > 0 else None,
         reward_key=reward_key,
+        reward_bias=bias,
         terminate_on_reward=cfg.reward == "classifier",
         reward=str(reward_ckpt) if reward_ckpt else "env",
         offline_ratio=method["offline_ratio"],

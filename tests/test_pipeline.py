@@ -166,3 +166,7 @@ def test_pipeline_with_a_preference_reward_trains_for_its_configured_steps(tmp_p
     saved = json.loads((out / "reward-preference" / "config.json").read_text())
     assert saved["kind"] == "preference" and saved["config"]["steps"] == TINY["classifier_steps"]
     assert len(steps_seen) >= 2 and set(steps_seen) == {TINY["classifier_steps"]}
+    # the learned reward, known only up to a constant, is shifted so every step costs
+    for run in ("pretrain-iql", "finetune-iql"):
+        run_cfg = json.loads((out / run / "run_config.json").read_text())
+        assert run_cfg["config"]["reward_bias"] == -1.0, run
