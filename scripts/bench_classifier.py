@@ -41,6 +41,7 @@ from bench_common import (  # noqa: E402
     parse_parts,
     previous_results,
     run_units,
+    update_results,
 )
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -317,16 +318,22 @@ def main() -> None:
     parts = parse_parts(args.parts, {"quality", "exploit"}, {"exploit"} if args.exploit else set())
     torch.set_num_threads(args.threads)
     out = Path("bench-results") / f"bench_classifier{'_quick' if args.quick else ''}.json"
-    # Parts not run now are kept from the previous run of the same mode (each says its config).
+    # Each part is merged into the results file as it is on disk when the part ends: parts not
+    # run now are kept from the previous run of the same mode (each says its config), and two
+    # runs of different parts at once keep each other's figures. --parts '' only prints the
+    # tables and redraws the plot from the saved file.
     doc = previous_results(out, args.quick)
-    doc.update({"benchmark": "classifier", "quick": args.quick})
-    if parts:  # --parts '' only prints the tables and redraws the plot from the saved file
-        doc["machine"] = {**machine_info(), "torch_threads": torch.get_num_threads()}
+
+    def save(part: dict) -> dict:
+        machine = {**machine_info(), "torch_threads": torch.get_num_threads()}
+        return update_results(
+            out, args.quick, {"benchmark": "classifier", **part, "machine": machine}
+        )
 
     if "quality" in parts:
         tasks = args.tasks or (["push"] if args.quick else list_tasks())
         rows, relabel_rows, config = quality_and_relabel(tasks, args.quick)
-        doc.update({"quality": rows, "relabel": relabel_rows, "quality_config": config})
+        doc = save({"quality": rows, "relabel": relabel_rows, "quality_config": config})
     if "exploit" in parts:
         tasks = args.exploit_tasks or (["drawer"] if args.quick else ["drawer", "zone"])
         seeds = args.exploit_seeds or (1 if args.quick else 3)
@@ -334,12 +341,12 @@ def main() -> None:
         if args.quick:  # quick runs exercise today's code: no units kept from an earlier run
             shutil.rmtree(work, ignore_errors=True)
         rows = exploitation(tasks, seeds, args.quick, work, args.jobs)
-        prev = doc.get("exploitation")
+        prev = previous_results(out, args.quick).get("exploitation")
         if isinstance(prev, dict):  # other tasks' runs are kept (a run of one task adds to them)
             rows = [r for r in prev["runs"] if r["task"] not in tasks] + rows
         seeds_per_task = {t: len({r["seed"] for r in rows if r["task"] == t}) for t in
                           dict.fromkeys(r["task"] for r in rows)}  # fmt: skip
-        doc["exploitation"] = {
+        doc = save({"exploitation": {
             "design": "robot-rl pipeline per arm: learned goal classifier updated online (VICE "
             "negatives + RAQ queries) / the same classifier frozen / the simulator's reward; "
             "IQL pre-training and IQL fine-tuning with offline data kept (the pipeline's recipe)",
@@ -347,7 +354,7 @@ def main() -> None:
             "overrides": EXPLOIT_QUICK if args.quick else [],
             "runs": rows,
             "summary": exploit_summary(rows),
-        }
+        }})  # fmt: skip
 
     if "quality" in doc:
         c = doc.get("quality_config", {})
@@ -399,9 +406,8 @@ def main() -> None:
                     else ""
                 )
             )
-    atomic_write_json(out, doc)
     fig_path = plot(doc, out.with_suffix(".png"))
-    print(f"wrote {out}" + (f" and {fig_path}" if fig_path else ""))
+    print(f"{'wrote' if parts else 'read'} {out}" + (f", drew {fig_path}" if fig_path else ""))
 
 
 def plot(doc: dict, path: Path) -> Path | None:
