@@ -400,7 +400,12 @@ def main() -> None:
             )
     update_results(out, args.quick, doc)
     fig = (
-        plot(doc["rows"], out.with_suffix(".png"), downstream_parts(doc))
+        plot(
+            doc["rows"],
+            out.with_suffix(".png"),
+            downstream_parts(doc),
+            "" if "pairs" in doc.get("config", {}) else "\n(pairs of unequal lengths, db8951f)",
+        )
         if doc.get("rows")
         else None
     )
@@ -415,7 +420,7 @@ def downstream_parts(doc: dict) -> list[dict]:
     ]  # fmt: skip
 
 
-def plot(rows: list[dict], path: Path, downstream: list[dict] = ()) -> Path:
+def plot(rows: list[dict], path: Path, downstream: list[dict] = (), note: str = "") -> Path:
     """Oracle label accuracy against queries per selection method; every teacher's figures; and
     downstream success against queries per task, when measured."""
     import matplotlib
@@ -434,7 +439,7 @@ def plot(rows: list[dict], path: Path, downstream: list[dict] = ()) -> Path:
         rs = sorted((r for r in oracle if r["method"] == method), key=lambda r: r["queries"])
         a.plot([r["queries"] for r in rs], [r["label_accuracy"] for r in rs], "o-", label=method)
     a.set(xlabel="queries (oracle teacher)", ylabel="held-out label accuracy", ylim=(0.45, 1.0))
-    a.set_title("state model: query selection", fontsize=9)
+    a.set_title("state model: query selection" + note, fontsize=9)
     top = max(r["queries"] for r in rows)
     per_teacher = [r for r in rows if r["method"] == "uniform" and r["queries"] == top]
     teachers = list(dict.fromkeys(r["teacher"] for r in per_teacher))
@@ -447,7 +452,7 @@ def plot(rows: list[dict], path: Path, downstream: list[dict] = ()) -> Path:
                 b.bar(x, r["episode_spearman"], 0.38, color=f"C{j}", label=None if i else obs)
     b.set_xticks(range(len(teachers)), teachers, fontsize=8)
     b.set(ylabel="Spearman: learned vs true episode return", ylim=(-0.2, 1.0))
-    b.set_title(f"per teacher, uniform selection, {top} queries", fontsize=9)
+    b.set_title(f"per teacher, uniform selection, {top} queries" + note, fontsize=9)
     for ax, part in zip(axes[2:], ds_parts):
         _plot_downstream(ax, part["rows"])
     for ax in axes:
