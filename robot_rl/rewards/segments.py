@@ -115,20 +115,29 @@ class EpisodeMemory:
         self._eps, self._next = dict(state["episodes"]), int(state["next"])
 
 
+def _episode_lengths(cache: EpisodeCache) -> tuple[np.ndarray, dict[int, int]]:
+    """The sorted episode ids and their lengths; UserError if there are none."""
+    lengths = cache.lengths
+    if not lengths:
+        raise UserError(f"{cache.name}: no episodes to sample segments from")
+    return np.array(sorted(lengths)), lengths
+
+
+def _segment(episode: int, steps: int, length: int, rng: np.random.Generator) -> Segment:
+    """``length`` steps of an episode of ``steps`` steps, at a uniform start."""
+    return Segment(int(episode), int(rng.integers(0, steps - length + 1)), length)
+
+
 def sample_segments(
     cache: EpisodeCache, n: int, length: int, rng: np.random.Generator
 ) -> list[Segment]:
     """``n`` segments of ``length`` steps (shorter when an episode is shorter), uniform over
     episodes then over start steps."""
-    lengths = cache.lengths
-    if not lengths:
-        raise UserError(f"{cache.name}: no episodes to sample segments from")
-    ids = np.array(sorted(lengths))
+    ids, lengths = _episode_lengths(cache)
     out = []
     for ep in rng.choice(ids, size=n):
         t = lengths[int(ep)]
-        seg_len = min(length, t)
-        out.append(Segment(int(ep), int(rng.integers(0, t - seg_len + 1)), seg_len))
+        out.append(_segment(ep, t, min(length, t), rng))
     return out
 
 
@@ -138,16 +147,13 @@ def sample_pairs(
     """``n`` pairs, uniform over episodes then over start steps; both segments of a pair have
     ``min(length, both episodes' lengths)`` steps. Episodes end on success, so of unequal
     spans the shorter would win or lose on its length alone (its sum has fewer terms)."""
-    lengths = cache.lengths
-    if not lengths:
-        raise UserError(f"{cache.name}: no episodes to sample segments from")
-    ids = np.array(sorted(lengths))
+    ids, lengths = _episode_lengths(cache)
     out = []
     for ea, eb in rng.choice(ids, size=(n, 2)):
         ta, tb = lengths[int(ea)], lengths[int(eb)]
         m = min(length, ta, tb)
-        a = Segment(int(ea), int(rng.integers(0, ta - m + 1)), m)
-        out.append((a, Segment(int(eb), int(rng.integers(0, tb - m + 1)), m)))
+        a = _segment(ea, ta, m, rng)
+        out.append((a, _segment(eb, tb, m, rng)))
     return out
 
 

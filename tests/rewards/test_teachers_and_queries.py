@@ -159,7 +159,7 @@ def test_sampled_pairs_compare_spans_of_equal_length(tiny_state_dataset) -> None
     assert all(a.length == b.length for a, b in pairs)
     for a, b in pairs:  # as long as asked, unless either episode is shorter; always fits
         assert a.length == min(15, cache.lengths[a.episode], cache.lengths[b.episode])
-        assert all(0 <= s.start and s.start + s.length <= cache.lengths[s.episode] for s in (a, b))
+        assert all(s.start >= 0 and s.start + s.length <= cache.lengths[s.episode] for s in (a, b))
     assert {a.length for a, _ in pairs} == {12, 15}  # the 12-step episode shortens its pairs
 
 
