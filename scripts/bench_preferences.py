@@ -41,6 +41,8 @@ from bench_common import (
 )  # noqa: E402
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# How results say their pairs were sampled; results without it used pairs of unequal lengths
+PAIRS = "equal lengths"  # both segments of a pair as long (since 2026-12-02)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -180,7 +182,7 @@ def downstream(
         "reward, state preference model with its defaults) vs reward=env; IQL pre-training and "
         "fine-tuning",
         "overrides": base,
-        "pairs": "equal lengths",
+        "pairs": PAIRS,
         "budgets": budgets,
         "seeds": seeds,
         "rows": rows,
@@ -228,7 +230,7 @@ def models(
             "steps": steps,
             "rounds": rounds,
             "segment_length": cfg_state.segment_length,
-            "pairs": "equal lengths",  # both segments of a pair as long (since 2026-12-02)
+            "pairs": PAIRS,
             "ensemble": cfg_state.ensemble_size,
             "batch_size": cfg_state.batch_size,
         },
