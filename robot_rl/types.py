@@ -49,6 +49,24 @@ def is_image_key(key: str) -> bool:
 
 
 @dataclass(frozen=True)
+class GoalSpec:
+    """Where a goal task's state vector keeps the goal and what the agent achieved, and the
+    task's success rule: what hindsight relabelling (HER) needs to give a transition a new goal
+    and recompute the simulator's reward. Slices are [start, stop) into ``obs[key]``."""
+
+    achieved: tuple[int, int]  # e.g. the block's position in a Fetch state
+    goal: tuple[int, int]  # the desired goal, same length as ``achieved``
+    threshold: float  # success: ||achieved[:dims] - goal[:dims]|| < threshold
+    dims: int = 3  # compared leading coordinates (2: a zone on the table, judged in x-y)
+    key: str = "state"
+
+    def success(self, achieved: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """Bool [...]: the success rule on arrays [..., len] of achieved and desired goals."""
+        d = achieved[..., : self.dims] - goal[..., : self.dims]
+        return np.linalg.norm(d, axis=-1) < self.threshold
+
+
+@dataclass(frozen=True)
 class ActionSpec:
     """Continuous actions, always normalised to [-1, 1]."""
 

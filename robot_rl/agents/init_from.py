@@ -1,6 +1,7 @@
 """WSRL initialisation (Zhou et al. 2024): start online SAC from an offline CQL/Cal-QL (or IQL)
-agent. The WSRL paper pre-trains with Cal-QL by default and reports other offline methods work
-too; IQL has the same actor and critic modules but no entropy temperature."""
+agent, or only its actor from a BC agent (BC initialisation, as in Rainbow-DemoRL). The WSRL
+paper pre-trains with Cal-QL by default and reports other offline methods work too; IQL has the
+same actor and critic modules but no entropy temperature."""
 
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ def init_from_checkpoint_state(
             "cannot initialise SAC from the checkpoint: observation spec differs "
             f"(checkpoint {obs_spec_to_json(src_obs_spec)}, SAC {obs_spec_to_json(agent.obs_spec)})"
         )
+    actor_only = "critic" not in src_state and {"encoder", "actor"} <= set(src_state)
     missing = [k for k in _NETWORKS if k not in src_state]
-    if missing:
+    if missing and not actor_only:
         raise UserError(f"checkpoint state has no {missing}: not a CQL/Cal-QL/IQL/SAC agent state")
     enc = {k: v for k, v in agent.encoder.state_dict().items() if k not in ("shift", "scale")}
     src_enc = {k: v for k, v in src_state["encoder"].items() if k not in ("shift", "scale")}
@@ -53,6 +55,8 @@ def init_from_checkpoint_state(
     with torch.no_grad():
         agent.encoder.load_state_dict(src_state["encoder"])
         agent.actor.load_state_dict(src_state["actor"])
+        if actor_only:  # a BC checkpoint: the critics start fresh
+            return
         for name in ("critic", "critic_target"):
             module = getattr(agent, name)
             module.load_state_dict(_tile_members(name, module.state_dict(), src_state[name]))

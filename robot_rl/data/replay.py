@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from robot_rl.data.format import ENV_REWARD, Dataset, Episode
+from robot_rl.data.hindsight import Hindsight, future_frames, relabel_goals
 from robot_rl.data.returns import mc_returns
 from robot_rl.errors import UserError
 from robot_rl.types import ArraySpec, Batch, ObsSpec
@@ -63,6 +64,8 @@ class ReplayBuffer:
         self._mc_return = np.zeros(n, dtype=np.float32)
         self._valid = np.zeros(n, dtype=bool)  # transition i -> i+1 exists
         self._frame_ep = np.full(n, -1, dtype=np.int64)  # which stored episode owns the frame
+        self._ep_end = np.zeros(n, dtype=np.int64)  # the last frame of the frame's episode
+        self.hindsight: Hindsight | None = None  # HER goal relabelling when sampling
         self._episodes: dict[int, tuple[int, int]] = {}  # serial -> (first frame, T)
         self._next_serial = 0
         self._ptr = 0
@@ -166,6 +169,7 @@ class ReplayBuffer:
         serial = self._next_serial
         self._next_serial += 1
         self._frame_ep[start:end] = serial
+        self._ep_end[start:end] = start + T
         self._episodes[serial] = (start, T)
         self._num_transitions += T
         self._ptr = end % self.capacity
@@ -203,6 +207,22 @@ class ReplayBuffer:
         if idx.size == 0:
             raise ValueError("cannot sample from an empty ReplayBuffer")
         return idx[rng.integers(0, idx.size, size=batch_size)]
+
+    def sample_arrays(
+        self, batch_size: int, rng: np.random.Generator, keys: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """``gather`` of uniform indices; with ``hindsight`` set, a share of the rows get a goal
+        their episode achieved later, and its reward (HER)."""
+        idx = self.sample_indices(batch_size, rng)
+        arrays = self.gather(idx, keys)
+        her = self.hindsight
+        if her is not None and her.ratio > 0:
+            rows = np.flatnonzero(rng.random(batch_size) < her.ratio)
+            later = future_frames(idx[rows], self._ep_end[idx[rows]], rng)
+            a0, a1 = her.spec.achieved
+            achieved = self._obs[her.spec.key][later, a0:a1]
+            relabel_goals(arrays, rows, achieved, her, self.reward_scale, self.reward_bias)
+        return arrays
 
     def gather(self, idx: np.ndarray, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Numpy arrays of transitions ``idx``: obs.<k>, next_obs.<k>, action, reward, ...
@@ -245,7 +265,7 @@ class ReplayBuffer:
         self, batch_size: int, rng: np.random.Generator, keys: Sequence[str] | None = None
     ) -> Batch:
         """A uniform batch of transitions as torch tensors on ``self.device``."""
-        return self.to_batch(self.gather(self.sample_indices(batch_size, rng), keys))
+        return self.to_batch(self.sample_arrays(batch_size, rng, keys))
 
     # ------------------------------------------------------------------ relabeling
     def relabel(self, reward_fn: RewardFn, batch_size: int = 1024) -> None:
@@ -311,6 +331,8 @@ class ReplayBuffer:
         self._frame_ep[:] = -1
         self._frame_ep[:used] = state["frame_ep"]
         self._episodes = {int(k): (int(s), int(T)) for k, s, T in state["episodes"]}
+        for s, T in self._episodes.values():
+            self._ep_end[s : s + T + 1] = s + T
         self._num_transitions = sum(T for _, T in self._episodes.values())
         self._ptr, self._next_serial = ptr, next_serial
         self._valid_idx = None
@@ -347,7 +369,7 @@ class MixedSampler:
         parts = []
         for buf, n in ((self.offline, n_off), (self.online, n_on)):
             if n > 0:
-                parts.append(buf.gather(buf.sample_indices(n, rng), keys))
+                parts.append(buf.sample_arrays(n, rng, keys))
         arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         flag = np.zeros(batch_size, dtype=np.float32)
         flag[:n_off] = 1.0

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.errors import UserError
+from robot_rl.types import GoalSpec
 
 QPOS_OBJECT = {
     "robot0:slide0": 0.405,
@@ -43,6 +44,19 @@ class TaskInfo:
     marker_radius: float = 0.05
     marker_rgba: str = "0.1 0.75 0.2 0.9"
     camera: dict[str, Any] = field(default_factory=lambda: dict(CLOSE_UP))
+
+    def goal_spec(self) -> GoalSpec | None:
+        """The goal layout of the state vector and the success rule (None for the drawer,
+        whose goal is not a position). The state is Fetch's observation (25 numbers with an
+        object, 10 without) followed by the goal; the achieved goal is the object's position
+        (Fetch's obs[3:6]) or, without an object, the gripper's (obs[0:3])."""
+        if self.drawer:
+            return None
+        n = 25 if self.fetch["has_object"] else 10
+        achieved = (3, 6) if self.fetch["has_object"] else (0, 3)
+        if self.pixel_success_only:  # block centre inside the zone drawn on the table
+            return GoalSpec(achieved, (n, n + 3), self.marker_radius, dims=2)
+        return GoalSpec(achieved, (n, n + 3), float(self.fetch["distance_threshold"]))
 
 
 def _fetch(**kw: Any) -> dict[str, Any]:

@@ -68,6 +68,9 @@ class FinetuneConfig:
     terminate_on_reward: bool = False  # offline episodes end at their first reward-1 step
     reward: str = "env"  # "env" (simulator) or a reward-model checkpoint directory
     offline_ratio: float = 0.5  # fraction of each batch drawn from offline data
+    # HER: share of sampled transitions (offline and online) given a goal their episode reached
+    # later, with the simulator's reward recomputed; goal tasks, state obs, reward=env only.
+    hindsight: float = 0.0
     warmup_steps: int = 0  # WSRL: frozen init-policy rollouts into a fresh buffer, no updates
     random_steps: int = 0  # uniform random actions before learning starts (from scratch)
     env_steps: int = 20_000
@@ -124,6 +127,13 @@ def validate(cfg: FinetuneConfig) -> None:
             )
         if cfg.classifier.every > 0:
             raise UserError("classifier.every and preference.every: one reward model, not both")
+    if not 0.0 <= cfg.hindsight <= 1.0:
+        raise UserError(f"hindsight={cfg.hindsight}: must be in [0, 1] (share of relabelled rows)")
+    if cfg.hindsight > 0 and cfg.reward != "env":
+        raise UserError(
+            f"hindsight={cfg.hindsight} recomputes the simulator's reward for new goals: it "
+            f"needs reward=env, not reward={cfg.reward}"
+        )
     for name in ("warmup_steps", "random_steps", "log_every", "checkpoint_every"):
         if getattr(cfg, name) < 0:
             raise UserError(f"{name}={getattr(cfg, name)}: must be >= 0")
@@ -154,17 +164,33 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
         cfg.agent = dataclasses.replace(cfg.agent, **shape)
         agent = make_agent(cfg.agent_name, cfg.agent, obs_spec, action_spec, device)
         agent.load_state_dict(state)
-    elif cfg.agent_name == "sac" and info.agent in ("cql", "calql", "iql"):
+    elif cfg.agent_name == "sac" and info.agent in ("cql", "calql", "iql", "bc", "filtered_bc"):
         from robot_rl.agents.init_from import init_from_checkpoint_state
 
         init_from_checkpoint_state(agent, state, info.agent_config)
     else:
         raise UserError(
             f"{info.path}: cannot initialise a {cfg.agent_name} agent from a "
-            f"{info.agent} checkpoint (use agent={info.agent} or a cql/calql "
-            "or iql checkpoint for sac)"
+            f"{info.agent} checkpoint (use agent={info.agent} or a cql/calql, "
+            "iql, bc or filtered_bc checkpoint for sac)"
         )
     return agent
+
+
+def hindsight_for(task: str, obs_keys: tuple[str, ...], ratio: float, terminal: bool):
+    """The task's HER relabelling (UserError where the task or observations have no goal)."""
+    from robot_rl.data.hindsight import Hindsight
+    from robot_rl.envs.tasks import get_task_info
+
+    spec = get_task_info(task).goal_spec()
+    if spec is None:
+        raise UserError(f"hindsight={ratio}: task {task!r} has no goal position to relabel")
+    if spec.key not in obs_keys:
+        raise UserError(
+            f"hindsight={ratio}: relabels the goal inside the {spec.key!r} observation, "
+            f"which this agent does not see (keys {list(obs_keys)}): use obs=state"
+        )
+    return Hindsight(spec, ratio, terminal=terminal)
 
 
 def _spec_str(spec) -> str:
@@ -260,6 +286,11 @@ def finetune(cfg: FinetuneConfig) -> Path:
         device,
         fail_reward=cfg.fail_reward,
     )
+    if cfg.hindsight > 0:
+        her = hindsight_for(task, obs_keys, cfg.hindsight, reward.uses_env_termination)
+        for buf in (offline, online):
+            if buf is not None:
+                buf.hindsight = her
     sampler = MixedSampler(offline, online, cfg.offline_ratio) if offline is not None else online
 
     logger = Logger(run_dir, cfg.logger, config=dataclasses.asdict(cfg))
