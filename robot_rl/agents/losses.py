@@ -129,3 +129,19 @@ def temperature_loss(
 ) -> torch.Tensor:
     """SAC temperature: -E[log_alpha (log pi + target_entropy)]; raises alpha if entropy is low."""
     return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
+
+
+def q_filtered_bc_loss(
+    policy_action: torch.Tensor,
+    data_action: torch.Tensor,
+    q_data: torch.Tensor,
+    q_policy: torch.Tensor,
+    rows: torch.Tensor,
+) -> torch.Tensor:
+    """BC with a Q-filter (Nair et al. 2018): E[rows * 1[Q(s,a) > Q(s,pi(s))] ||pi(s) - a||^2].
+
+    policy_action, data_action [B, A]; q_data, q_policy [B] (ensemble already reduced); rows
+    [B] float 0/1 marks the demonstration rows. Averaged over all B rows, so the term shrinks by
+    itself as the policy overtakes the data (fewer rows pass the filter)."""
+    keep = rows * (q_data > q_policy).float()  # [B]
+    return (keep * (policy_action - data_action).pow(2).sum(-1)).mean()

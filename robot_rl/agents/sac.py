@@ -52,6 +52,9 @@ class SACConfig:
     backup_entropy: bool = True  # subtract alpha log pi(a'|s') in the TD target
     actor_reduce: str = "mean"  # how the actor loss reduces the ensemble: "mean" (RLPD) | "min"
     utd_ratio: int = 1  # critic steps per update() call (update-to-data ratio)
+    # lambda of a Q-filtered BC term on the batch's offline rows in the actor loss (Nair et al.
+    # 2018): the policy imitates a demonstrated action only where the critic prefers it to its own.
+    bc_weight: float = 0.0
     actor_update_every: int = 1  # actor + temperature step once every this many update() calls
     # Approximation, off by default: compute the TD targets of the whole UTD block in one batched
     # call with the target critic as it is at the block start (later minibatches then miss the
@@ -238,7 +241,10 @@ class SAC:
             critic_losses.append(loss)
 
         if self.num_updates % cfg.actor_update_every == 0:  # calls 1, 1 + every, ...
-            self._actor_metrics = self._update_actor(feat)  # last minibatch, detached
+            offline = batch.extras.get("offline")  # 1.0 on rows of the offline data
+            rows = torch.zeros(b, device=self.device) if offline is None else offline.view(u, b)[-1]
+            # the last minibatch, on detached features
+            self._actor_metrics = self._update_actor(feat, action[-1], rows)
         self.num_updates += 1
         return {
             "critic/loss": torch.stack(critic_losses).mean(),
@@ -342,11 +348,26 @@ class SAC:
             alpha=self.alpha,
         )
 
-    def _update_actor(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One actor step on detached features, then one temperature step."""
+    def _update_actor(
+        self,
+        feat: torch.Tensor,
+        data_action: torch.Tensor | None = None,
+        offline_rows: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """One actor step on detached features (with the batch's actions and offline rows for
+        the BC term, if any), then one temperature step."""
         action, log_prob = self.actor.sample(feat)
         q = self.critic(feat, action)  # [M, b]
         actor_loss = losses.sac_actor_loss(q, log_prob, self.alpha, reduce=self.cfg.actor_reduce)
+        extra = {}
+        if self.cfg.bc_weight > 0 and data_action is not None and offline_rows is not None:
+            with torch.no_grad():
+                q_data = self.critic(feat, data_action).mean(0)  # [b]
+            bc = losses.q_filtered_bc_loss(
+                action, data_action, q_data, q.detach().mean(0), offline_rows
+            )
+            actor_loss = actor_loss + self.cfg.bc_weight * bc
+            extra["actor/bc_loss"] = bc.detach()
         self.actor_opt.zero_grad(set_to_none=True)
         # Only the actor's gradients: the critic's weight gradients are never computed.
         actor_loss.backward(inputs=list(self.actor.parameters()))
@@ -360,6 +381,7 @@ class SAC:
             "actor/entropy": -log_prob.detach().mean(),
             "alpha/loss": alpha_loss.detach(),
             "alpha/value": self.alpha,
+            **extra,
         }
 
     # ---- checkpoints --------------------------------------------------------------------------

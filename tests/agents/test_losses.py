@@ -125,3 +125,17 @@ def test_td_loss_does_not_backprop_into_target():
     losses.td_loss(q, target).backward()
     assert q.grad.item() == pytest.approx(-4.0)
     assert target.grad is None
+
+
+def test_q_filtered_bc_counts_only_demo_rows_the_critic_prefers() -> None:
+    from robot_rl.agents.losses import q_filtered_bc_loss
+
+    pi = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    data = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.5, -0.5], [0.0, 0.0]])
+    q_data = torch.tensor([2.0, 0.0, 3.0, 5.0])
+    q_pi = torch.tensor([1.0, 1.0, 1.0, 1.0])
+    rows = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    # row 0: kept, error 1; row 1: the policy's action scores higher, dropped; row 2: kept,
+    # error 1; row 3: not a demonstration row. Mean over 4 rows: (1 + 1) / 4.
+    loss = q_filtered_bc_loss(pi, data, q_data, q_pi, rows)
+    assert loss.item() == pytest.approx(0.5)
