@@ -364,21 +364,35 @@ class MixedSampler:
     def sample(
         self, batch_size: int, rng: np.random.Generator, keys: Sequence[str] | None = None
     ) -> Batch:
-        """A batch with ``extras["offline"]`` = 1.0 for rows drawn from the offline buffer."""
+        """A batch with ``extras["offline"]`` = 1.0 for rows drawn from the offline buffer.
+
+        Offline rows are spread evenly through the batch, not put first: an agent that cuts the
+        batch into consecutive minibatches (SAC's UTD block) gets the ratio in every one of
+        them (within one row), and so does its actor's minibatch."""
         n_off, n_on = self.split(batch_size)
         parts = []
         for buf, n in ((self.offline, n_off), (self.online, n_on)):
             if n > 0:
                 parts.append(buf.sample_arrays(n, rng, keys))
         arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        flag = np.zeros(batch_size, dtype=np.float32)
-        flag[:n_off] = 1.0
-        arrays["extras.offline"] = flag
+        is_off = spread_evenly(n_off, batch_size)
+        order = np.empty(batch_size, dtype=np.int64)
+        order[is_off] = np.arange(n_off)  # offline rows come first in the concatenation
+        order[~is_off] = n_off + np.arange(n_on)
+        arrays = {k: v[order] for k, v in arrays.items()}
+        arrays["extras.offline"] = is_off.astype(np.float32)
         return self.offline.to_batch(arrays)
 
     @property
     def device(self) -> Any:
         return self.offline.device
+
+
+def spread_evenly(k: int, n: int) -> np.ndarray:
+    """Bool [n] with exactly k True, evenly spaced: every run of m consecutive rows holds
+    floor or ceil of m * k / n of them."""
+    r = np.arange(n + 1) * k // n  # floor(r k / n)
+    return np.diff(r) > 0
 
 
 def _spec_str(spec: dict[str, ArraySpec]) -> str:

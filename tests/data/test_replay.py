@@ -181,6 +181,28 @@ def test_mixed_sampler_exact_split(ratio: float, batch_size: int) -> None:
         np.testing.assert_array_equal(b.next_obs["state"][:, 0].numpy(), b.obs["state"][:, 0])
 
 
+@pytest.mark.parametrize("ratio,utd", [(0.5, 2), (0.5, 20), (0.25, 4)])
+def test_every_minibatch_of_a_utd_block_gets_the_offline_ratio(ratio: float, utd: int) -> None:
+    """SAC cuts one sampled batch into utd consecutive minibatches: each must be mixed, not
+    some all offline and the last (the actor's) all online."""
+    off, on = ReplayBuffer(SPEC, 2, 200), ReplayBuffer(SPEC, 2, 200)
+    for i in range(5):
+        off.add_episode(tagged_episode(i, 10, True))
+        on.add_episode(tagged_episode(100 + i, 10, False))
+    b = MixedSampler(off, on, ratio).sample(64 * utd, np.random.default_rng(0))
+    per_minibatch = (b.obs["state"][:, 0].numpy() < 100).reshape(utd, 64).sum(1)
+    assert set(per_minibatch) <= {int(np.floor(64 * ratio)), int(np.ceil(64 * ratio))}
+
+
+def test_spread_evenly_places_exactly_k_rows() -> None:
+    from robot_rl.data.replay import spread_evenly
+
+    np.testing.assert_array_equal(spread_evenly(2, 4), [False, True, False, True])
+    np.testing.assert_array_equal(spread_evenly(0, 3), [False, False, False])
+    np.testing.assert_array_equal(spread_evenly(3, 3), [True, True, True])
+    assert spread_evenly(77, 256).sum() == 77
+
+
 def test_mixed_sampler_all_offline_while_online_empty() -> None:
     off, on = ReplayBuffer(SPEC, 2, 200), ReplayBuffer(SPEC, 2, 200)
     off.add_episode(tagged_episode(0, 10, True))
