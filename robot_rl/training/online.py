@@ -41,6 +41,7 @@ from robot_rl.training.episodes import EpisodeRecorder, env_obs_spec
 from robot_rl.training.evaluate import EvalConfig, evaluate_and_log
 from robot_rl.training.logger import Logger, LoggerConfig
 from robot_rl.training.rewards import OnlineReward
+from robot_rl.training.timing import Stopwatch
 from robot_rl.types import ActionSpec
 
 
@@ -359,12 +360,16 @@ def finetune(cfg: FinetuneConfig) -> Path:
     recent_success: list[float] = []
     t0, s0 = time.perf_counter(), step
     metrics: dict[str, Any] = {}
+    watch, last_log = Stopwatch(), step
     while step < cfg.env_steps:
+        watch.lap("other")  # logging, evaluation, checkpoints of the previous step
         if step < cfg.random_steps:
             action = env.action_space.sample().astype(np.float32)
         else:  # during WSRL warm-up no update has happened: this is the frozen init policy
             action = agent.act(obs, deterministic=False)
+        watch.lap("act")
         next_obs, env_reward, terminated, truncated, info = env.step(action)
+        watch.lap("env")
         r, terminated = reward.step(obs, action, next_obs, float(env_reward), terminated)
         recorder.add(action, next_obs, env_reward, r, terminated, truncated, info)
         obs = next_obs
@@ -377,19 +382,26 @@ def finetune(cfg: FinetuneConfig) -> Path:
             episodes_done += 1
             obs, _ = env.reset(seed=cfg.seed + episodes_done)
             recorder.start(obs)
+        watch.lap("reward")  # the reward model's scoring, episode bookkeeping and resets
         if step >= learning_starts and (offline is not None or len(online) > 0):
-            metrics = agent.update(sampler.sample(agent.sample_size, rng, obs_keys))
+            batch = sampler.sample(agent.sample_size, rng, obs_keys)
+            watch.lap("sample")
+            metrics = agent.update(batch)
+            watch.lap("update")
         reward.maybe_update(step, [b for b in (online, offline) if b is not None])
+        watch.lap("reward_update")
         bar.update(1)
         if cfg.log_every and step % cfg.log_every == 0:
             rate = (step - s0) / max(time.perf_counter() - t0, 1e-9)
             extra = {
+                **watch.report(step - last_log),
                 "perf/env_steps_per_s": rate,
                 "train/episodes": episodes_done,
                 "train/success_rate": np.mean(recent_success) if recent_success else 0.0,
             }
             # The reward model's metrics are those of its latest update (it updates rarely).
             row = logger.log("train", step, {**metrics, **reward.last_metrics, **extra})
+            last_log = step
             bar.set_postfix(
                 sps=f"{rate:.0f}",
                 succ=f"{row['train/success_rate']:.2f}",
