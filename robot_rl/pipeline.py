@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robot_rl.data.io import atomic_write_json
 from robot_rl.errors import UserError
-from robot_rl.training.io import atomic_write_json
 
 
 @dataclass
@@ -260,18 +260,12 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     )
 
     def evaluate_stage(fresh: bool) -> dict[str, Any]:
-        from robot_rl.cli.evaluate import EvaluateConfig
-        from robot_rl.cli.evaluate import run as run_eval
+        from robot_rl.training.evaluate import evaluate_checkpoint
 
         out = {}
         for name, d in (("pretrained", pre_dir), ("finetuned", ft_dir)):
-            out[name] = run_eval(
-                EvaluateConfig(
-                    ckpt=str(d),
-                    episodes=max(cfg.eval_episodes, 50),
-                    seed=cfg.seed + 7,
-                    device=cfg.device,
-                )
+            out[name] = evaluate_checkpoint(
+                str(d), episodes=max(cfg.eval_episodes, 50), seed=cfg.seed + 7, device=cfg.device
             )
         return out
 
@@ -332,11 +326,10 @@ def _method_settings(cfg: PipelineConfig) -> dict[str, Any]:
 
 
 def _label(cfg: PipelineConfig, data: Path, mode: str) -> Any:
-    from robot_rl.cli.label import LabelConfig
-    from robot_rl.cli.label import run as run_label
+    from robot_rl.labeling.run import LabelConfig, label
 
     labeller = "web" if cfg.labeller == "web" else "synthetic"
-    return run_label(
+    return label(
         LabelConfig(
             dataset=str(data),
             mode=mode,

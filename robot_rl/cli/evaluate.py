@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from robot_rl.cli.hydra_app import run_stage
 
@@ -21,29 +19,11 @@ class EvaluateConfig:
 
 
 def run(cfg: EvaluateConfig) -> dict[str, float]:
-    from robot_rl.training.checkpoint import load_agent
-    from robot_rl.training.device import resolve_device
-    from robot_rl.training.evaluate import evaluate
-    from robot_rl.training.io import atomic_write_json
+    from robot_rl.training.evaluate import evaluate_checkpoint
 
-    agent, info = load_agent(cfg.ckpt, resolve_device(cfg.device))
-    out = info.path.parent
-    video = out / "videos" / "evaluate.mp4" if cfg.video else None
-    m = evaluate(
-        agent,
-        cfg.task or info.task,
-        info.obs_mode,
-        info.image_size,
-        cfg.episodes,
-        cfg.seed,
-        video,
-        cfg.video_size,
+    return evaluate_checkpoint(
+        cfg.ckpt, cfg.episodes, cfg.seed, cfg.task, cfg.video, cfg.video_size, cfg.device
     )
-    atomic_write_json(out / "evaluation.json", {**m, "episodes": cfg.episodes, "seed": cfg.seed})
-    print(json.dumps(m, indent=1))
-    if video is not None:
-        print(f"video: {Path(video)}")
-    return m
 
 
 def main(argv: list[str]) -> None:

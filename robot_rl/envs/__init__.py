@@ -10,11 +10,25 @@ import os
 from typing import Any
 
 from robot_rl.envs.tasks import TASKS, TaskInfo, get_task_info, list_tasks
+from robot_rl.types import ArraySpec, ObsSpec
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
 logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "No OpenGL_accelerate" at INFO
 
-__all__ = ["make_env", "list_tasks", "get_task_info", "make_scripted_policy", "TaskInfo", "gym_id"]
+__all__ = [
+    "make_env", "list_tasks", "get_task_info", "make_scripted_policy", "TaskInfo", "gym_id",
+    "env_obs_spec",
+]  # fmt: skip
+
+
+def env_obs_spec(env: Any) -> ObsSpec:
+    """ObsSpec of an env's dict observation space."""
+    import numpy as np
+
+    return {
+        k: ArraySpec(tuple(int(d) for d in s.shape), np.dtype(s.dtype).name)
+        for k, s in env.observation_space.spaces.items()
+    }
 
 
 def gym_id(task: str) -> str:

@@ -93,7 +93,7 @@ def _policy(task: str, comp: Component, seed: int):
     if comp.kind == "checkpoint":
         key = ("ckpt", comp.checkpoint)
         if key not in _CACHE:
-            from robot_rl.training.checkpoint import load_agent
+            from robot_rl.agents.checkpoint import load_agent
 
             _CACHE[key] = load_agent(comp.checkpoint)[0]
         return _AgentPolicy(_CACHE[key])
@@ -111,8 +111,8 @@ class _AgentPolicy:
     def reset(self, env: Any) -> None:
         self.obs = None
 
-    def act(self, env: Any) -> np.ndarray:
-        return self.agent.act(env.unwrapped._last_obs, deterministic=False)
+    def act(self, env: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.agent.act(obs, deterministic=False)
 
 
 def collect_episode(
@@ -138,15 +138,13 @@ def collect_episode(
     env = _CACHE[key]
     pi = _policy(task, comp, seed)
     o, _ = env.reset(seed=seed)
-    env.unwrapped._last_obs = o
     pi.reset(env)
     frames = {k: [v] for k, v in o.items()}
     actions, rew, dense, succ = [], [], [], []
     done, terminated = False, False
     while not done:
-        a = np.asarray(pi.act(env), np.float32)
+        a = np.asarray(pi.act(env, o), np.float32)  # scripted policies read the simulator
         o, r, terminated, truncated, info = env.step(a)
-        env.unwrapped._last_obs = o
         for k, v in o.items():
             frames[k].append(v)
         actions.append(a)
@@ -215,9 +213,8 @@ def collect(
 ) -> dict[str, Any]:
     """Collect ``episodes`` episodes into ``out_dir``; returns a summary."""
     from robot_rl.data import DatasetMeta, DatasetWriter
-    from robot_rl.envs import get_task_info, make_env
+    from robot_rl.envs import env_obs_spec, get_task_info, make_env
     from robot_rl.progress import progress as bar
-    from robot_rl.training.episodes import env_obs_spec
     from robot_rl.types import ActionSpec
 
     if episodes <= 0:

@@ -48,7 +48,8 @@ class ScriptedPolicy:
         self.strike_dir: np.ndarray | None = None
         self.strike_t = 0
 
-    def act(self, env: Any) -> np.ndarray:
+    def act(self, env: Any, obs: Any = None) -> np.ndarray:
+        """The next action, from the simulator's privileged state (``obs`` is not needed)."""
         s = env.unwrapped.task_state()
         if self.kind == "random":
             return self.rng.uniform(-1, 1, 4).astype(np.float32)

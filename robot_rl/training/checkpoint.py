@@ -18,38 +18,15 @@ from typing import Any
 
 import torch
 
-from robot_rl.configs import dataclass_from_dict
-from robot_rl.errors import UserError
-from robot_rl.training.io import atomic_dir, atomic_write_json, read_json, recover_dir
-from robot_rl.types import ActionSpec, ObsSpec, obs_spec_from_json, obs_spec_to_json
-
-CKPT_DIR = "checkpoint"
-
-
-@dataclasses.dataclass
-class CheckpointInfo:
-    path: Path
-    agent: str
-    agent_config: Any  # the agent's config dataclass
-    obs_spec: ObsSpec
-    action_spec: ActionSpec
-    task: str
-    obs_mode: str
-    image_size: int
-    step: int
-    stage: str
-    raw: dict[str, Any]
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """Accept a run directory or a checkpoint directory."""
-    p = Path(path)
-    recover_dir(p / CKPT_DIR)
-    if (p / CKPT_DIR / "config.json").exists():
-        return p / CKPT_DIR
-    if (p / "config.json").exists() and (p / "agent.pt").exists():
-        return p
-    raise UserError(f"{p}: no checkpoint here (expected {p / CKPT_DIR}/config.json and agent.pt)")
+from robot_rl.agents.checkpoint import (  # noqa: F401  (re-exported: readers import from here)
+    CKPT_DIR,
+    CheckpointInfo,
+    load_agent,
+    read_checkpoint_info,
+    resolve_checkpoint,
+)
+from robot_rl.data.io import atomic_dir, atomic_write_json
+from robot_rl.types import ActionSpec, ObsSpec, obs_spec_to_json
 
 
 def save_checkpoint(
@@ -86,53 +63,6 @@ def save_checkpoint(
                 "stage": stage,
             },
         )
-
-
-def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
-    from robot_rl.agents import AGENTS
-
-    ckpt = resolve_checkpoint(path)
-    raw = read_json(ckpt / "config.json", "checkpoint config")
-    if raw.get("kind") != "agent":
-        raise UserError(f"{ckpt}/config.json: field 'kind' is {raw.get('kind')!r}, not an agent")
-    name = raw.get("agent")
-    if name not in AGENTS:
-        raise UserError(f"{ckpt}/config.json: field 'agent' {name!r} is not one of {list(AGENTS)}")
-    cfg = dataclass_from_dict(AGENTS[name][0], raw.get("agent_config"), f"{ckpt}/config.json")
-    return CheckpointInfo(
-        path=ckpt,
-        agent=name,
-        agent_config=cfg,
-        obs_spec=obs_spec_from_json(raw["obs_spec"]),
-        action_spec=ActionSpec(int(raw["action_dim"])),
-        task=raw["task"],
-        obs_mode=raw.get("obs_mode", "state"),
-        image_size=int(raw.get("image_size", 64)),
-        step=int(raw.get("step", 0)),
-        stage=raw.get("stage", ""),
-        raw=raw,
-    )
-
-
-def load_agent(
-    path: str | Path, device: torch.device | str = "cpu", expect: str | None = None
-) -> tuple[Any, CheckpointInfo]:
-    """Rebuild an agent from a checkpoint directory. ``expect`` refuses other agent types."""
-    from robot_rl.agents import make_agent
-
-    info = read_checkpoint_info(path)
-    if expect is not None and info.agent != expect:
-        raise UserError(
-            f"{info.path}: checkpoint holds a {info.agent!r} agent, not {expect!r}; "
-            f"use a {expect} checkpoint or agent={info.agent}"
-        )
-    agent = make_agent(
-        info.agent, info.agent_config, info.obs_spec, info.action_spec, torch.device(device)
-    )
-    agent.load_state_dict(
-        torch.load(info.path / "agent.pt", map_location=device, weights_only=False)
-    )
-    return agent, info
 
 
 def load_loop_state(path: str | Path) -> dict[str, Any] | None:

@@ -75,7 +75,7 @@ def prepare_run_dir(run_dir: Path, cfg: Any, overwrite: bool, ignore: tuple[str,
                 "run or overwrite=true to replace it"
             )
         return True
-    from robot_rl.training.io import atomic_write_json
+    from robot_rl.data.io import atomic_write_json
 
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cfg_path, {"digest": digest, "config": dataclasses.asdict(cfg)})

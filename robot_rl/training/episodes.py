@@ -7,15 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.types import ArraySpec, ObsSpec
-
-
-def env_obs_spec(env: Any) -> ObsSpec:
-    """ObsSpec of a dict observation space."""
-    return {
-        k: ArraySpec(tuple(int(d) for d in s.shape), np.dtype(s.dtype).name)
-        for k, s in env.observation_space.spaces.items()
-    }
+from robot_rl.envs import env_obs_spec  # noqa: F401  (re-exported for the loops)
 
 
 class EpisodeRecorder:

@@ -90,3 +90,34 @@ def render_frame(env: Any, size: int) -> np.ndarray:
     if hasattr(base, "render_pixels"):
         return base.render_pixels(size)
     return env.render()
+
+
+def evaluate_checkpoint(
+    ckpt: str,
+    episodes: int = 20,
+    seed: int = 0,
+    task: str | None = None,
+    video: bool = True,
+    video_size: int = 128,
+    device: str = "auto",
+) -> dict[str, float]:
+    """Evaluate a checkpoint (run directory) on its task, or ``task``; writes evaluation.json
+    (and videos/evaluate.mp4) into the run directory and prints the figures."""
+    import json
+
+    from robot_rl.data.io import atomic_write_json
+    from robot_rl.training.checkpoint import load_agent
+    from robot_rl.training.device import resolve_device
+
+    agent, info = load_agent(ckpt, resolve_device(device))
+    out = info.path.parent
+    video_path = out / "videos" / "evaluate.mp4" if video else None
+    m = evaluate(
+        agent, task or info.task, info.obs_mode, info.image_size, episodes, seed, video_path,
+        video_size,
+    )  # fmt: skip
+    atomic_write_json(out / "evaluation.json", {**m, "episodes": episodes, "seed": seed})
+    print(json.dumps(m, indent=1))
+    if video_path is not None:
+        print(f"video: {video_path}")
+    return m

@@ -11,17 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from robot_rl.data.format import atomic_write, atomic_write_json
+from robot_rl.data.format import atomic_write_json
 from robot_rl.data.format import read_json as _read_json
 from robot_rl.errors import UserError
 
-__all__ = ["atomic_write_json", "atomic_torch_save", "atomic_dir", "read_json", "recover_dir"]
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    import torch
-
-    atomic_write(Path(path), lambda f: torch.save(obj, f))
+__all__ = ["atomic_write_json", "atomic_dir", "read_json", "recover_dir"]
 
 
 @contextlib.contextmanager
