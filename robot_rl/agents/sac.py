@@ -56,6 +56,9 @@ class SACConfig:
     # 2018): the policy imitates a demonstrated action only where the critic prefers it to its own.
     bc_weight: float = 0.0
     actor_update_every: int = 1  # actor + temperature step once every this many update() calls
+    # update() calls that train only the critic before the actor's first step: a fresh critic
+    # beside a pre-trained (e.g. BC) actor would otherwise steer it with random gradients.
+    actor_delay: int = 0
     # Approximation, off by default: compute the TD targets of the whole UTD block in one batched
     # call with the target critic as it is at the block start (later minibatches then miss the
     # Polyak steps taken earlier in the block; at tau=0.005 the target moves < 10% over UTD 20).
@@ -94,6 +97,8 @@ def _check_config(cfg: SACConfig) -> None:
     for name in ("utd_ratio", "actor_update_every", "batch_size"):
         if getattr(cfg, name) < 1:
             raise bad(name, "must be >= 1")
+    if cfg.actor_delay < 0 or cfg.bc_weight < 0:
+        raise bad("actor_delay" if cfg.actor_delay < 0 else "bc_weight", "must be >= 0")
     if cfg.actor_reduce not in ("mean", "min"):
         raise bad("actor_reduce", 'must be "mean" or "min"')
     if not cfg.hidden_dims:
@@ -240,7 +245,8 @@ class SAC:
             q_means.append(q_mean)
             critic_losses.append(loss)
 
-        if self.num_updates % cfg.actor_update_every == 0:  # calls 1, 1 + every, ...
+        actor_due = self.num_updates % cfg.actor_update_every == 0  # calls 1, 1 + every, ...
+        if actor_due and self.num_updates >= cfg.actor_delay:
             offline = batch.extras.get("offline")  # 1.0 on rows of the offline data
             rows = torch.zeros(b, device=self.device) if offline is None else offline.view(u, b)[-1]
             # the last minibatch, on detached features
