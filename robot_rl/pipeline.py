@@ -52,11 +52,13 @@ class PipelineConfig:
     pretrain_steps: int = 3_000
     pretrain: dict[str, Any] = field(default_factory=lambda: {"beta": 10.0, "expectile": 0.9})
     # online fine-tuning: iql keeps its losses and half its batches from the offline data;
-    # finetune_method=wsrl / rlpd / calql are the others (wsrl: pretrain_agent=calql + LayerNorm)
+    # finetune_method=wsrl / rlpd / calql / cql are the others (wsrl: pretrain_agent=calql +
+    # LayerNorm). A method is its preset in robot_rl/methods.py; the two fields below are the
+    # pipeline's deliberately smaller budget and override the preset's values.
     finetune_method: str = "iql"  # ("method" would clash with the finetune config group)
     env_steps: int = 3_000
-    warmup_steps: int = 2_000  # wsrl only
-    utd_ratio: int = 4  # wsrl / rlpd
+    warmup_steps: int = 2_000  # methods with a warm-up (wsrl: 5000 in its preset)
+    utd_ratio: int = 4  # methods whose agent is SAC (rlpd: 10, wsrl: 4 in their presets)
     classifier_every: int = 1_000  # VICE: update the classifier with visited states; 0 = frozen
     classifier_queries: int = 25  # RAQ queries to the synthetic labeller over the run
     finetune: dict[str, Any] = field(default_factory=dict)  # agent config overrides
@@ -238,6 +240,8 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         reward=str(reward_ckpt) if reward_ckpt else "env",
         offline_ratio=method["offline_ratio"],
         warmup_steps=method["warmup_steps"],
+        random_steps=method["random_steps"],
+        hindsight=method["hindsight"],
         env_steps=cfg.env_steps,
         seed=cfg.seed,
         device=cfg.device,
@@ -291,38 +295,34 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
 
 
 def _method_settings(cfg: PipelineConfig) -> dict[str, Any]:
-    """The method presets of configs/method/, for the pipeline's programmatic use. The offline
-    methods keep fine-tuning the pre-trained agent with its own losses (same agent config)."""
-    rlpd_like = {
-        "num_qs": 10,
-        "num_min_qs": 2,
-        "critic_layer_norm": True,
-        "utd_ratio": cfg.utd_ratio,
-    }
-    keep = {"offline_ratio": 0.5, "warmup_steps": 0}
-    presets = {
-        "wsrl": {
-            "agent_name": "sac",
-            "agent": rlpd_like,
-            "offline_ratio": 0.0,
-            "warmup_steps": cfg.warmup_steps,
-        },
-        "rlpd": {"agent_name": "sac", "agent": rlpd_like, "offline_ratio": 0.5, "warmup_steps": 0},
-        **{
-            m: {"agent_name": m, "agent": dict(cfg.pretrain), **keep}
-            for m in ("iql", "cql", "calql")
-        },
-    }
-    if cfg.finetune_method not in presets:
-        raise UserError(f"finetune_method={cfg.finetune_method!r}: one of {sorted(presets)}")
-    if presets[cfg.finetune_method]["agent_name"] not in ("sac", cfg.pretrain_agent):
+    """The FinetuneConfig settings of ``cfg.finetune_method``: its preset in robot_rl/methods.py
+    with the pipeline's own fields over it, ``cfg.finetune`` last."""
+    from robot_rl.methods import METHODS
+
+    preset = METHODS.get(cfg.finetune_method)
+    # The pipeline always fine-tunes its pre-trained agent: a from-scratch method has no place.
+    choices = sorted(name for name, p in METHODS.items() if p.random_steps == 0)
+    if preset is None or preset.name not in choices:
+        raise UserError(f"finetune_method={cfg.finetune_method!r}: one of {choices}")
+    if preset.agent_name not in ("sac", cfg.pretrain_agent):
         raise UserError(
             f"finetune_method={cfg.finetune_method} fine-tunes that agent: set "
             f"pretrain_agent={cfg.finetune_method} (it is {cfg.pretrain_agent})"
         )
-    p = presets[cfg.finetune_method]
-    p["agent"] = {**p["agent"], **cfg.finetune}
-    return p
+    agent = dict(preset.agent)
+    if preset.agent_name == "sac":
+        # Deliberate budget difference: the pipeline's utd_ratio replaces the preset's (RLPD 10).
+        agent["utd_ratio"] = cfg.utd_ratio
+    else:
+        # An offline method keeps fine-tuning with the config it was pre-trained with.
+        agent.update(cfg.pretrain)
+    return {
+        **preset.loop_settings(),
+        # Deliberate budget difference: the pipeline's warm-up replaces the preset's (WSRL 5000).
+        "warmup_steps": cfg.warmup_steps if preset.warmup_steps > 0 else 0,
+        "agent_name": preset.agent_name,
+        "agent": {**agent, **cfg.finetune},
+    }
 
 
 def _label(cfg: PipelineConfig, data: Path, mode: str) -> Any:

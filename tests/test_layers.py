@@ -13,6 +13,7 @@ LAYERS = [
     {"data"},
     {"networks"},
     {"agents"},
+    {"methods"},  # presets of the online loop: an agent name and its config fields
     {"envs"},
     {"rewards"},
     {"training"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from robot_rl.types import ActionSpec, Batch, ObsSpec
 
 @dataclass
 class SACConfig:
-    """Soft actor-critic; defaults are plain SAC, `rlpd_config()` / `wsrl_config()` the presets."""
+    """Soft actor-critic; defaults are plain SAC, robot_rl.methods holds the RLPD/WSRL presets."""
 
     hidden_dims: tuple[int, ...] = (256, 256)
     batch_size: int = 256  # transitions per critic minibatch
@@ -71,19 +71,6 @@ class SACConfig:
     # LayerNorm/ReLU element-wise passes that dominate on CPU. Costs ~10-30 s of compilation at
     # the first update and needs a C++ compiler; falls back to eager (with a warning) if it fails.
     compile: bool = False
-
-
-def rlpd_config(**overrides: Any) -> SACConfig:
-    """RLPD (Ball et al. 2023): 10 LayerNorm critics, min over a random 2, UTD 20."""
-    base = SACConfig(
-        num_qs=10, num_min_qs=2, critic_layer_norm=True, utd_ratio=20, target_entropy_scale=0.5
-    )
-    return replace(base, **overrides)
-
-
-def wsrl_config(**overrides: Any) -> SACConfig:
-    """WSRL (Zhou et al. 2024) fine-tuning: RLPD-style SAC with UTD 4."""
-    return rlpd_config(utd_ratio=4, **overrides)
 
 
 def _check_config(cfg: SACConfig) -> None:

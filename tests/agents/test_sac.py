@@ -11,8 +11,9 @@ import torch
 
 from robot_rl.agents.cql import CQL, CQLConfig
 from robot_rl.agents.init_from import init_from_checkpoint_state
-from robot_rl.agents.sac import SAC, SACConfig, rlpd_config, subset_q
+from robot_rl.agents.sac import SAC, SACConfig, subset_q
 from robot_rl.errors import UserError
+from robot_rl.methods import method_agent_config
 from robot_rl.types import ActionSpec, ArraySpec, Batch
 
 STATE = {"state": ArraySpec((6,), "float32")}
@@ -135,7 +136,7 @@ def test_actor_update_every_skips_actor_steps() -> None:
 
 def test_subset_q_equals_the_chosen_members_of_the_ensemble() -> None:
     torch.manual_seed(0)
-    agent = SAC(rlpd_config(**SMALL, num_qs=5), STATE, ACT, CPU)
+    agent = SAC(method_agent_config("rlpd", **SMALL, num_qs=5), STATE, ACT, CPU)
     for p in agent.critic_target.parameters():  # LayerNorm gains/biases away from 1/0 too
         p.data.add_(0.1 * torch.randn_like(p))
     feat, act = torch.randn(3, 7, 6), torch.rand(3, 7, 2) * 2 - 1
@@ -188,7 +189,7 @@ def test_target_is_min_over_a_random_subset_of_exactly_num_min_qs(k: int) -> Non
 
 
 def test_update_is_reproducible_and_state_dict_round_trips() -> None:
-    cfg = rlpd_config(**SMALL, num_qs=4, utd_ratio=2)
+    cfg = method_agent_config("rlpd", **SMALL, num_qs=4, utd_ratio=2)
     agents = []
     for _ in range(2):
         torch.manual_seed(1)
@@ -224,8 +225,13 @@ def _assert_same_state(a: object, b: object) -> None:
 @pytest.mark.parametrize("block_targets", [False, True])
 def test_pixel_variant_trains_the_shared_encoder(block_targets: bool) -> None:
     torch.manual_seed(0)
-    cfg = rlpd_config(
-        hidden_dims=(32, 32), batch_size=4, num_qs=3, utd_ratio=2, block_targets=block_targets
+    cfg = method_agent_config(
+        "rlpd",
+        hidden_dims=(32, 32),
+        batch_size=4,
+        num_qs=3,
+        utd_ratio=2,
+        block_targets=block_targets,
     )
     agent = SAC(cfg, PIXELS, ACT, CPU)
     enc_before = [p.clone() for p in agent.encoder.parameters()]
@@ -256,7 +262,7 @@ def _trained_cql(num_qs: int, layer_norm: bool) -> CQL:
 
 def test_init_from_cql_copies_actor_critic_and_temperature() -> None:
     cql = _trained_cql(num_qs=2, layer_norm=True)
-    sac = SAC(rlpd_config(**SMALL, num_qs=2), STATE, ACT, CPU)
+    sac = SAC(method_agent_config("rlpd", **SMALL, num_qs=2), STATE, ACT, CPU)
     init_from_checkpoint_state(sac, cql.state_dict(), cql.cfg, STATE)
     obs = {"state": np.random.default_rng(0).normal(size=(8, 6)).astype(np.float32)}
     np.testing.assert_array_equal(sac.act(obs), cql.act(obs))
@@ -270,7 +276,7 @@ def test_init_from_cql_copies_actor_critic_and_temperature() -> None:
 
 def test_init_from_tiles_members_cyclically_when_ensembles_differ() -> None:
     cql = _trained_cql(num_qs=2, layer_norm=True)
-    sac = SAC(rlpd_config(**SMALL, num_qs=5), STATE, ACT, CPU)
+    sac = SAC(method_agent_config("rlpd", **SMALL, num_qs=5), STATE, ACT, CPU)
     init_from_checkpoint_state(sac, cql.state_dict(), cql.cfg)
     feat, act = torch.randn(8, 6), torch.rand(8, 2) * 2 - 1
     with torch.no_grad():
@@ -283,11 +289,13 @@ def test_init_from_rejects_mismatched_networks() -> None:
     cql = _trained_cql(num_qs=2, layer_norm=False)
     with pytest.raises(UserError, match="hidden_dims"):
         init_from_checkpoint_state(
-            SAC(rlpd_config(hidden_dims=(64, 64)), STATE, ACT, CPU), cql.state_dict(), cql.cfg
+            SAC(method_agent_config("rlpd", hidden_dims=(64, 64)), STATE, ACT, CPU),
+            cql.state_dict(),
+            cql.cfg,
         )
     with pytest.raises(UserError, match="LayerNorm"):  # RLPD critics have LayerNorm, these not
         init_from_checkpoint_state(
-            SAC(rlpd_config(**SMALL), STATE, ACT, CPU), cql.state_dict(), cql.cfg
+            SAC(method_agent_config("rlpd", **SMALL), STATE, ACT, CPU), cql.state_dict(), cql.cfg
         )
     other = {"state": ArraySpec((9,), "float32")}
     with pytest.raises(UserError, match="observation spec"):
@@ -302,7 +310,7 @@ def test_init_from_rejects_mismatched_networks() -> None:
 
 @pytest.mark.slow
 def test_compiled_update_matches_eager() -> None:
-    cfg = rlpd_config(**SMALL, num_qs=3, utd_ratio=2)
+    cfg = method_agent_config("rlpd", **SMALL, num_qs=3, utd_ratio=2)
     metrics = []
     for compile_ in (False, True):
         torch.manual_seed(0)
@@ -322,7 +330,9 @@ def test_compile_failure_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) ->
         return run
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    agent = SAC(rlpd_config(**SMALL, num_qs=3, utd_ratio=2, compile=True), STATE, ACT, CPU)
+    agent = SAC(
+        method_agent_config("rlpd", **SMALL, num_qs=3, utd_ratio=2, compile=True), STATE, ACT, CPU
+    )
     with pytest.warns(UserWarning, match="eager"):
         metrics = agent.update(make_batch(STATE, agent.sample_size))
     assert agent._compile_failed
@@ -334,7 +344,9 @@ def test_init_from_copies_the_pixel_encoder() -> None:
     cfg = CQLConfig(hidden_dims=(32, 32), batch_size=4, num_qs=2, layer_norm=True)
     cql = CQL(cfg, PIXELS, ACT, CPU)
     cql.update(make_batch(PIXELS, 4))
-    sac = SAC(rlpd_config(hidden_dims=(32, 32), batch_size=4, num_qs=4), PIXELS, ACT, CPU)
+    sac = SAC(
+        method_agent_config("rlpd", hidden_dims=(32, 32), batch_size=4, num_qs=4), PIXELS, ACT, CPU
+    )
     init_from_checkpoint_state(sac, cql.state_dict(), cql.cfg, PIXELS)
     obs = {"pixels": np.full((2, 64, 64, 3), 90, np.uint8), "proprio": np.ones((2, 3), np.float32)}
     np.testing.assert_allclose(sac.act(obs), cql.act(obs), rtol=1e-6, atol=1e-6)
