@@ -36,12 +36,12 @@ def main(argv: list[str]) -> None:
     except UserError as e:
         print(f"robot-rl: error: {e}", file=sys.stderr)
         sys.exit(2)
-    width = max(len(r["group"]) for r in table)
+    width = max(len(row["group"]) for row in table)
     print(f"{'group':<{width}}  runs  final IQM  mean   95% CI")
-    for r in table:
-        lo, hi = r["ci95"]
+    for row in table:
+        lo, hi = row["ci95"]
         print(
-            f"{r['group']:<{width}}  {r['runs']:>4}  {r['final_iqm']:>9.3f}  "
-            f"{r['final_mean']:.3f}  [{lo:.3f}, {hi:.3f}]"
+            f"{row['group']:<{width}}  {row['runs']:>4}  {row['final_iqm']:>9.3f}  "
+            f"{row['final_mean']:.3f}  [{lo:.3f}, {hi:.3f}]"
         )
     print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")

@@ -191,8 +191,9 @@ class LabelStore:
                 key = (d.get("episode"), d.get("frame"))
                 w = mine.get(key)
                 if w is not None and (d.get("at"), d.get("by")) == (w.at, w.by):
-                    if previous.get(key) is not None:
-                        restored.append(asdict(previous[key]))
+                    old = previous.get(key)
+                    if old is not None:
+                        restored.append(asdict(old))
                     reverted[0] += 1
                 else:
                     kept.append(d)

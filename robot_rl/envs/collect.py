@@ -91,6 +91,7 @@ _CACHE: dict[Any, Any] = {}
 def _policy(task: str, comp: Component, seed: int):
     """A policy factory keyed by component kind (scripted, or a checkpoint's agent)."""
     if comp.kind == "checkpoint":
+        assert comp.checkpoint is not None  # a "checkpoint" component always names one
         key = ("ckpt", comp.checkpoint)
         if key not in _CACHE:
             from robot_rl.agents.checkpoint import load_agent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,9 +17,11 @@ def write_video(frames: np.ndarray, path: str | Path, fps: int = 25) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
     try:
-        with imageio.get_writer(
+        # imageio types the writer as its base class; the ffmpeg writer has append_data
+        writer: Any = imageio.get_writer(
             tmp, fps=fps, codec="libx264", macro_block_size=1, quality=7, ffmpeg_log_level="error"
-        ) as w:
+        )
+        with writer as w:
             for f in np.asarray(frames, dtype=np.uint8):
                 w.append_data(f)
         os.replace(tmp, path)

@@ -162,7 +162,11 @@ def import_goal_images(
         data = buf.tobytes()
         name = _free_name(dest_dir, _safe_stem(path.name), data)
         if not (dest_dir / name).exists():
-            atomic_write(dest_dir / name, lambda f, d=data: f.write(d))
+
+            def write_png(f: Any, png: bytes = data) -> None:
+                f.write(png)
+
+            atomic_write(dest_dir / name, write_png)
         imported.append(f"goal_images/{name}")
     if imported:
         stamp = now()

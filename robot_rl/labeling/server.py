@@ -50,6 +50,7 @@ class LabelServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET/AF_INET6 address: (host, port, ...)
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
 
 
@@ -245,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, self._goals().import_folder(folder.strip()))
         if path == "/api/prefs/answer":
             q = self._prefs()
-            choice = body.get("choice")
+            choice = str(body.get("choice"))  # answer() refuses anything not in CHOICES
             return self._json(200, q.answer(_tab(body.get("tab")), _int(body, "index"), choice))
         if path == "/api/prefs/undo":
             return self._json(200, self._prefs().undo(_tab(body.get("tab"))))

@@ -72,6 +72,9 @@ class ObsEncoder(nn.Module):
     `out_dim` = sum of image features and vector dims. Keys are taken in sorted order.
     """
 
+    shift: torch.Tensor  # buffers (registered in __init__), typed for mypy
+    scale: torch.Tensor
+
     def __init__(self, obs_spec: ObsSpec, channels: int = 32, feature_dim: int = 50):
         super().__init__()
         self.image_keys = sorted(k for k in obs_spec if is_image_key(k))

@@ -10,7 +10,7 @@ import numpy as np
 from robot_rl.data.labels import Segment
 from robot_rl.errors import UserError
 from robot_rl.rewards.preference import PreferenceModel, ensemble_probabilities
-from robot_rl.rewards.segments import EpisodeCache, SegmentPairs, load_segments, sample_pairs
+from robot_rl.rewards.segments import EpisodeSource, SegmentPairs, load_segments, sample_pairs
 
 METHODS = ("uniform", "disagreement", "entropy")
 
@@ -60,7 +60,7 @@ class QueryBudget:
 
 
 def choose_pairs(
-    cache: EpisodeCache,
+    cache: EpisodeSource,
     n_queries: int,
     segment_length: int,
     rng: np.random.Generator,

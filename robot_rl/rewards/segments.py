@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -47,6 +48,24 @@ class SegmentPairs:
 
     def take(self, idx: np.ndarray) -> SegmentPairs:
         return SegmentPairs(self.a.take(idx), self.b.take(idx), self.preference[idx])
+
+
+class EpisodeSource(Protocol):
+    """What sampling and loading segments read: an `EpisodeCache` or an `EpisodeMemory`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def obs_spec(self) -> dict: ...
+
+    @property
+    def action_dim(self) -> int: ...
+
+    @property
+    def lengths(self) -> dict[int, int]: ...
+
+    def __getitem__(self, episode_id: int) -> Episode: ...
 
 
 class EpisodeCache:
@@ -115,7 +134,7 @@ class EpisodeMemory:
         self._eps, self._next = dict(state["episodes"]), int(state["next"])
 
 
-def _episode_lengths(cache: EpisodeCache) -> tuple[np.ndarray, dict[int, int]]:
+def _episode_lengths(cache: EpisodeSource) -> tuple[np.ndarray, dict[int, int]]:
     """The sorted episode ids and their lengths; UserError if there are none."""
     lengths = cache.lengths
     if not lengths:
@@ -129,7 +148,7 @@ def _segment(episode: int, steps: int, length: int, rng: np.random.Generator) ->
 
 
 def sample_segments(
-    cache: EpisodeCache, n: int, length: int, rng: np.random.Generator
+    cache: EpisodeSource, n: int, length: int, rng: np.random.Generator
 ) -> list[Segment]:
     """``n`` segments of ``length`` steps (shorter when an episode is shorter), uniform over
     episodes then over start steps."""
@@ -142,7 +161,7 @@ def sample_segments(
 
 
 def sample_pairs(
-    cache: EpisodeCache, n: int, length: int, rng: np.random.Generator
+    cache: EpisodeSource, n: int, length: int, rng: np.random.Generator
 ) -> list[tuple[Segment, Segment]]:
     """``n`` pairs, uniform over episodes then over start steps; both segments of a pair have
     ``min(length, both episodes' lengths)`` steps. Episodes end on success, so of unequal
@@ -158,7 +177,7 @@ def sample_pairs(
 
 
 def load_segments(
-    cache: EpisodeCache,
+    cache: EpisodeSource,
     segments: list[Segment],
     obs_keys: tuple[str, ...],
     length: int,

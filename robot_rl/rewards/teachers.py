@@ -13,7 +13,7 @@ import numpy as np
 from robot_rl.data import Dataset, Episode
 from robot_rl.data.labels import FrameLabel, LabelStore, PreferencePair, Segment
 from robot_rl.errors import UserError
-from robot_rl.rewards.segments import EpisodeCache
+from robot_rl.rewards.segments import EpisodeSource
 
 DENSE_REWARD = "reward.dense"
 ENV_REWARD = "reward.env"
@@ -91,7 +91,7 @@ class Teacher:
 
 
 def label_pairs(
-    cache: EpisodeCache,
+    cache: EpisodeSource,
     pairs: list[tuple[Segment, Segment]],
     teacher: Teacher,
     rewards_fn: RewardsFn = dense_step_rewards,

@@ -51,7 +51,8 @@ def select_obs_keys(available: ObsSpec, mode: str, where: str) -> tuple[str, ...
 
 
 def config_digest(cfg: Any, ignore: tuple[str, ...] = ()) -> str:
-    d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+    is_instance = dataclasses.is_dataclass(cfg) and not isinstance(cfg, type)
+    d = dataclasses.asdict(cfg) if is_instance else dict(cfg)
     for k in ignore:
         d.pop(k, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -47,7 +47,8 @@ class Logger:
             self._wandb = wandb.init(
                 project=self.cfg.wandb_project,
                 dir=str(self.run_dir),
-                mode=self.cfg.wandb_mode,
+                # a str field (OmegaConf schemas have no Literal); wandb checks the value
+                mode=self.cfg.wandb_mode,  # type: ignore[arg-type]
                 config=config or {},
                 name=self.run_dir.name,
                 resume="allow",

@@ -60,21 +60,24 @@ class OnlineReward:
         model = load_reward(cfg.reward, device=device)
         column = f"reward.{default_column_name(cfg.reward)}"
         if cfg.classifier.every > 0:
-            from robot_rl.rewards.classifier import ClassifierUpdater
+            from robot_rl.rewards.classifier import ClassifierUpdater, GoalClassifier
             from robot_rl.rewards.train import goal_frames
 
             doc, ccfg = _updatable(cfg.reward, "classifier", "classifier.every > 0")
+            assert isinstance(model.model, GoalClassifier)  # _updatable checked the kind
             pos, neg = goal_frames(doc["provenance"]["dataset"], model.obs_keys)
             model.model.train()
-            updater = ClassifierUpdater(model.model, ccfg, pos, neg, seed=cfg.seed)
-            return OnlineReward(model, column, updater, cfg.classifier, device)
+            classifier_updater = ClassifierUpdater(model.model, ccfg, pos, neg, seed=cfg.seed)
+            return OnlineReward(model, column, classifier_updater, cfg.classifier, device)
         if cfg.preference.every > 0:
             from robot_rl.rewards.pebble import PreferenceUpdater
+            from robot_rl.rewards.preference import PreferenceModel
 
             _, pcfg = _updatable(cfg.reward, "preference", "preference.every > 0")
+            assert isinstance(model.model, PreferenceModel)  # _updatable checked the kind
             model.model.train()
-            updater = PreferenceUpdater(model.model, pcfg, cfg.preference, seed=cfg.seed)
-            return OnlineReward(model, column, updater, cfg.preference, device)
+            pref_updater = PreferenceUpdater(model.model, pcfg, cfg.preference, seed=cfg.seed)
+            return OnlineReward(model, column, pref_updater, cfg.preference, device)
         return OnlineReward(model, column)
 
     def _tensors(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
