@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from robot_rl.pipeline import PipelineConfig, run_pipeline
+from robot_rl.training.checkpoint import read_checkpoint_info
 
 TINY = dict(
     episodes=8,
@@ -55,7 +56,14 @@ def test_pipeline_runs_every_stage_and_skips_them_on_rerun(pipeline_run, capsys)
     }
     assert all(s["done"] for s in stages.values())
     summary = json.loads((pipeline_run / "summary.json").read_text())
-    assert 0.0 <= summary["success_finetuned"] <= 1.0
+    # The summary reports what the evaluate stage measured on the fine-tuned checkpoint, which
+    # is the finished run (all env_steps), evaluated on max(eval_episodes, 50) = 50 episodes.
+    finetuned = stages["evaluate"]["result"]["finetuned"]
+    assert summary["success_finetuned"] == finetuned["eval/success_rate"]
+    evaluation = json.loads((pipeline_run / "finetune-iql" / "evaluation.json").read_text())
+    assert evaluation["episodes"] == 50
+    assert evaluation["eval/success_rate"] == finetuned["eval/success_rate"]
+    assert read_checkpoint_info(pipeline_run / "finetune-iql").step == TINY["env_steps"]
     run_pipeline(PipelineConfig(out=str(pipeline_run), **TINY))
     out = capsys.readouterr().out
     assert out.count("up to date, skipped") == 7

@@ -4,9 +4,11 @@ resume, learned rewards plug in (with policy-visited negatives), bad settings fa
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from robot_rl.agents import config_with
 from robot_rl.errors import UserError
@@ -91,7 +93,23 @@ def test_resume_restores_the_replay_buffer(tmp_path):
     assert read_csv(tmp_path / "r" / "train.csv")["step"] == [20, 40, 60, 80, 100, 120]
 
 
-def test_rlpd_samples_offline_data(push_data, tmp_path):
+def _spy_updates(monkeypatch, agent_cls) -> list[tuple[Any, Any]]:
+    """Record (agent, batch) of every ``agent_cls.update`` call, before the update runs."""
+    calls: list[tuple[Any, Any]] = []
+    original = agent_cls.update
+
+    def update(self, batch):
+        calls.append((self, batch))
+        return original(self, batch)
+
+    monkeypatch.setattr(agent_cls, "update", update)
+    return calls
+
+
+def test_rlpd_samples_offline_data(push_data, tmp_path, monkeypatch):
+    from robot_rl.agents.sac import SAC
+
+    calls = _spy_updates(monkeypatch, SAC)
     run = finetune(
         ft(
             tmp_path / "rlpd",
@@ -102,22 +120,68 @@ def test_rlpd_samples_offline_data(push_data, tmp_path):
         )
     )
     assert load_agent(run)[1].step == 60
+    assert len(calls) == 60  # an update every env step: offline data is there from the start
+    shares = [float(batch.extras["offline"].mean()) for _, batch in calls]
+    # All offline until the first online episode ends, then exactly half of every batch.
+    assert shares[0] == 1.0 and 0.5 in shares and set(shares) <= {0.5, 1.0}
+    assert shares == sorted(shares, reverse=True)  # once online data exists, it stays mixed
 
 
-def test_wsrl_initialises_from_calql_and_warms_up(calql_ckpt, tmp_path):
+def _actor_and_normaliser(agent) -> dict[str, torch.Tensor]:
+    state = {f"actor.{k}": v for k, v in agent.actor.state_dict().items()}
+    return {**state, "shift": agent.encoder.shift, "scale": agent.encoder.scale}
+
+
+def test_wsrl_initialises_from_calql_and_warms_up(calql_ckpt, tmp_path, monkeypatch):
+    from robot_rl.agents.sac import SAC
+
+    calls = _spy_updates(monkeypatch, SAC)
+    acts_before_update: list[int] = []
+    original_act = SAC.act
+
+    def act(self, obs, deterministic=True):
+        if not calls and not deterministic:  # a rollout step (evaluation acts deterministically)
+            acts_before_update.append(1)
+        return original_act(self, obs, deterministic)
+
+    monkeypatch.setattr(SAC, "act", act)
+    first_actor: dict[str, torch.Tensor] = {}
+    original_update = SAC.update
+
+    def snapshot_then_update(self, batch):
+        if not first_actor:
+            first_actor.update({k: v.clone() for k, v in _actor_and_normaliser(self).items()})
+        return original_update(self, batch)
+
+    monkeypatch.setattr(SAC, "update", snapshot_then_update)
     run = finetune(
         ft(
             tmp_path / "wsrl",
             method="wsrl",
             init=str(calql_ckpt),
-            warmup_steps=30,
+            # Longer than push's 50-step episode, so the warm-up, not the first episode's end
+            # (the online buffer's first data), is what holds the updates back.
+            warmup_steps=55,
             agent_kw={"num_qs": 4, "critic_layer_norm": True, "utd_ratio": 2},
         )
     )
     assert load_agent(run)[1].agent == "sac"
+    # Warm-up: exactly 55 env steps with the frozen policy, then updates on every step.
+    assert len(acts_before_update) == 55 and len(calls) == 60 - 55 + 1
+    # At the first update the actor (and its input normalisation) is still Cal-QL's, exactly.
+    calql = _actor_and_normaliser(load_agent(calql_ckpt)[0])
+    assert first_actor.keys() == calql.keys()
+    for k, v in calql.items():
+        assert torch.equal(first_actor[k], v), k
+    # ... and fine-tuning did change it afterwards.
+    final = _actor_and_normaliser(load_agent(run)[0])
+    assert any(not torch.equal(final[k], v) for k, v in calql.items())
 
 
-def test_calql_baseline_keeps_its_losses(calql_ckpt, push_data, tmp_path):
+def test_calql_baseline_keeps_its_losses(calql_ckpt, push_data, tmp_path, monkeypatch):
+    from robot_rl.agents.cql import CQL
+
+    calls = _spy_updates(monkeypatch, CQL)
     run = finetune(
         ft(
             tmp_path / "cq",
@@ -130,6 +194,17 @@ def test_calql_baseline_keeps_its_losses(calql_ckpt, push_data, tmp_path):
     )
     agent, info = load_agent(run)
     assert info.agent == "calql" and info.agent_config.layer_norm  # the checkpoint's architecture
+    cfg = info.agent_config
+    assert cfg.calibrate and not cfg.lagrange
+    # Every batch carries Monte-Carlo returns, the Cal-QL lower bound's input.
+    assert calls and all(batch.mc_return is not None for _, batch in calls)
+    # train.csv logs the CQL losses, and the critic loss is TD + alpha * the CQL gap of each
+    # critic (the mean gap times num_qs): the conservative term is in the objective.
+    train = read_csv(run / "train.csv")
+    td, gap, total = (np.array(train[k]) for k in ("critic/td_loss", "cql/gap", "critic/loss"))
+    assert len(total) == 3 and np.isfinite(total).all()
+    np.testing.assert_allclose(total, td + cfg.cql_alpha * cfg.num_qs * gap, rtol=1e-4)
+    np.testing.assert_allclose(train["cql/alpha"], cfg.cql_alpha)
 
 
 def test_learned_classifier_reward_with_visited_negatives(push_data, tmp_path):
