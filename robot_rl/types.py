@@ -128,7 +128,3 @@ class RewardModel(Protocol):
         action: torch.Tensor,
         next_obs: dict[str, torch.Tensor],
     ) -> torch.Tensor: ...
-
-
-def to_numpy_obs(obs: dict[str, Any]) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v) for k, v in obs.items()}

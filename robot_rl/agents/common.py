@@ -4,8 +4,7 @@ optimisers and the `act` path."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,20 +131,3 @@ def load_optimizer_state(opts: dict[str, torch.optim.Optimizer], state: dict[str
             raise UserError(f"checkpoint has no optimiser state for {k!r}")
         # Deep copy: optimiser state tensors would otherwise be shared with the source agent.
         o.load_state_dict(copy.deepcopy(state[k]))
-
-
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Parameters of ``module`` act as constants inside the block (gradients flow to inputs only).
-
-    Lets the actor loss go through the critic in the same backward as the critic loss without
-    training the critic on it.
-    """
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
