@@ -22,15 +22,17 @@ from robot_rl.errors import UserError
 
 @dataclass
 class PipelineConfig:
-    task: str = "drawer"  # articulated; success (drawer pulled out) is plain in the pixels
+    # Push the block into a zone drawn on the table: success is plain in the pixels, and from
+    # the weak data below offline pre-training alone stays low, so fine-tuning has to lift it.
+    task: str = "zone"
     out: str = "runs/pipeline"
     seed: int = 0
     device: str = "auto"
     reward: str = "classifier"  # classifier | preference | env (the simulator's, for comparison)
     labeller: str = "synthetic"  # synthetic | web (opens the labeling app and waits)
     # collect
-    episodes: int = 200
-    mixture: str = "expert:0.3+noisy0.3:0.4+play:0.3"
+    episodes: int = 100  # about 38% of them succeed (bench_learning's zone mixture)
+    mixture: str = "expert:0.2+noisy0.3:0.2+play:0.6"
     image_size: int = 64
     workers: int = 2
     # labels and reward model
@@ -55,16 +57,21 @@ class PipelineConfig:
     # finetune_method=wsrl / rlpd / calql / cql are the others (wsrl: pretrain_agent=calql +
     # LayerNorm). A method is its preset in robot_rl/methods.py; the two fields below are the
     # pipeline's deliberately smaller budget and override the preset's values.
-    finetune_method: str = "iql"  # ("method" would clash with the finetune config group)
-    env_steps: int = 3_000
+    # RLPD needs no pre-trained agent: it learns from scratch with half of every batch from the
+    # offline data, and the pre-trained IQL policy is the baseline it has to beat.
+    finetune_method: str = "rlpd"  # ("method" would clash with the finetune config group)
+    env_steps: int = 15_000
     warmup_steps: int = 2_000  # methods with a warm-up (wsrl: 5000 in its preset)
-    utd_ratio: int = 4  # methods whose agent is SAC (rlpd: 10, wsrl: 4 in their presets)
-    classifier_every: int = 1_000  # VICE: update the classifier with visited states; 0 = frozen
+    utd_ratio: int = 2  # methods whose agent is SAC (rlpd and wsrl: 2 in their presets)
+    # VICE: update the classifier with visited states every this many env steps; 0 = frozen.
+    # Frozen by default: measured, the frozen classifier was not exploited (visited-state false
+    # positives 0.002-0.005) and the updated one forgot success in 1 of 3 drawer seeds.
+    classifier_every: int = 0
     classifier_queries: int = 25  # RAQ queries to the synthetic labeller over the run
     finetune: dict[str, Any] = field(default_factory=dict)  # agent config overrides
     # evaluation
     eval_episodes: int = 20
-    eval_every: int = 1_000
+    eval_every: int = 3_000
     progress: bool = True
 
 
@@ -232,7 +239,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         method=cfg.finetune_method,
         agent_name=method["agent_name"],
         agent=config_with(method["agent_name"], **method["agent"]),
-        init=str(pre_dir),
+        init=str(pre_dir) if _needs_init(cfg) else None,
         dataset=str(data) if method["offline_ratio"] > 0 else None,
         reward_key=reward_key,
         reward_bias=bias,
@@ -300,7 +307,7 @@ def _method_settings(cfg: PipelineConfig) -> dict[str, Any]:
     from robot_rl.methods import METHODS
 
     preset = METHODS.get(cfg.finetune_method)
-    # The pipeline always fine-tunes its pre-trained agent: a from-scratch method has no place.
+    # A method that starts with random actions (sac) ignores the data: no place in the pipeline.
     choices = sorted(name for name, p in METHODS.items() if p.random_steps == 0)
     if preset is None or preset.name not in choices:
         raise UserError(f"finetune_method={cfg.finetune_method!r}: one of {choices}")
@@ -323,6 +330,15 @@ def _method_settings(cfg: PipelineConfig) -> dict[str, Any]:
         "agent_name": preset.agent_name,
         "agent": {**agent, **cfg.finetune},
     }
+
+
+def _needs_init(cfg: PipelineConfig) -> bool:
+    """RLPD starts afresh (its preset has no warm-up and trains SAC); WSRL and the offline
+    methods continue the pre-trained agent."""
+    from robot_rl.methods import METHODS
+
+    preset = METHODS[cfg.finetune_method]
+    return preset.agent_name != "sac" or preset.warmup_steps > 0
 
 
 def _label(cfg: PipelineConfig, data: Path, mode: str) -> Any:

@@ -74,9 +74,9 @@ def test_cli_composes_the_table(name: str) -> None:
 
 def test_method_agent_config_applies_preset_then_overrides() -> None:
     rlpd = method_agent_config("rlpd", utd_ratio=3)
-    assert (rlpd.num_qs, rlpd.num_min_qs, rlpd.critic_layer_norm) == (10, 2, True)
-    assert rlpd.utd_ratio == 3 and method_agent_config("rlpd").utd_ratio == 10
-    assert method_agent_config("wsrl").utd_ratio == 4
+    assert (rlpd.num_qs, rlpd.num_min_qs, rlpd.critic_layer_norm) == (4, 2, True)
+    assert rlpd.utd_ratio == 3 and method_agent_config("rlpd").utd_ratio == 2
+    assert method_agent_config("wsrl").utd_ratio == 2
     assert method_agent_config("calql").calibrate
     with pytest.raises(UserError, match="unknown method 'nope'"):
         method_preset("nope")

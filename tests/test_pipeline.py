@@ -33,6 +33,7 @@ TINY = dict(
     pretrain={"layer_norm": True, "hidden_dims": [32, 32], "batch_size": 16},
     finetune={"hidden_dims": [32, 32], "batch_size": 16, "num_qs": 2},
 )
+FT = f"finetune-{PipelineConfig().finetune_method}"  # the default method's run directory
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +61,10 @@ def test_pipeline_runs_every_stage_and_skips_them_on_rerun(pipeline_run, capsys)
     # is the finished run (all env_steps), evaluated on max(eval_episodes, 50) = 50 episodes.
     finetuned = stages["evaluate"]["result"]["finetuned"]
     assert summary["success_finetuned"] == finetuned["eval/success_rate"]
-    evaluation = json.loads((pipeline_run / "finetune-iql" / "evaluation.json").read_text())
+    evaluation = json.loads((pipeline_run / FT / "evaluation.json").read_text())
     assert evaluation["episodes"] == 50
     assert evaluation["eval/success_rate"] == finetuned["eval/success_rate"]
-    assert read_checkpoint_info(pipeline_run / "finetune-iql").step == TINY["env_steps"]
+    assert read_checkpoint_info(pipeline_run / FT).step == TINY["env_steps"]
     run_pipeline(PipelineConfig(out=str(pipeline_run), **TINY))
     out = capsys.readouterr().out
     assert out.count("up to date, skipped") == 7
@@ -73,7 +74,7 @@ def test_pipeline_runs_every_stage_and_skips_them_on_rerun(pipeline_run, capsys)
 def test_pipeline_spends_its_raq_query_budget_over_the_run(pipeline_run):
     from robot_rl.training.checkpoint import load_loop_state
 
-    state = load_loop_state(pipeline_run / "finetune-iql" / "checkpoint")
+    state = load_loop_state(pipeline_run / FT / "checkpoint")
     used = state["reward"]["updater"]["queries_used"]
     # 2 classifier updates (every 30 of 60 env steps) share the default budget of 25; each asks
     # about the states seen so far. One query per update would stop at 2.
@@ -115,7 +116,7 @@ def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
         browser = p.chromium.launch(executable_path=chromium, args=args)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto((pipeline_run / "report.html").as_uri())
-        assert "robot_rl pipeline: drawer" in page.inner_text("h1")
+        assert f"robot_rl pipeline: {PipelineConfig().task}" in page.inner_text("h1")
         images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
         assert len(images) >= 2 and all(w > 100 for w in images)  # plots decoded, not broken
         assert page.locator("video").count() == 2
@@ -175,6 +176,6 @@ def test_pipeline_with_a_preference_reward_trains_for_its_configured_steps(tmp_p
     assert saved["kind"] == "preference" and saved["config"]["steps"] == TINY["classifier_steps"]
     assert len(steps_seen) >= 2 and set(steps_seen) == {TINY["classifier_steps"]}
     # the learned reward, known only up to a constant, is shifted so every step costs
-    for run in ("pretrain-iql", "finetune-iql"):
+    for run in ("pretrain-iql", FT):
         run_cfg = json.loads((out / run / "run_config.json").read_text())
         assert run_cfg["config"]["reward_bias"] == -1.0, run

@@ -1,12 +1,6 @@
-"""The one online loop. RLPD, WSRL, SAC and the offline-method baselines are settings of it:
-
-| method | init       | offline_ratio | warmup_steps | agent                                  |
-|--------|------------|---------------|--------------|----------------------------------------|
-| rlpd   | optional   | 0.5           | 0            | sac: 10 critics, min of 2, LayerNorm   |
-| wsrl   | required   | 0 (none kept) | 5000 frozen  | sac: 10 critics, LayerNorm, UTD 4      |
-| sac    | optional   | 0             | 0 (random)   | sac: 2 critics                         |
-| calql  | required   | 0.5 (kept)    | 0            | calql (its own losses keep running)    |
-"""
+"""The one online loop. RLPD, WSRL, SAC and the offline-method baselines are settings of it,
+defined once in `robot_rl.methods` (offline share of each batch, warm-up rollouts, random steps,
+hindsight share, and a few agent fields)."""
 
 from __future__ import annotations
 
@@ -264,7 +258,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
         from robot_rl.training.offline import load_offline_buffer
 
         _, offline = load_offline_buffer(
-            cfg.dataset,
+            str(ds.root),
             cfg.reward_key,
             store_keys,
             gamma,
