@@ -162,6 +162,17 @@ def finish(u: dict[str, Any], t0: float, pre_seconds: float) -> dict[str, Any]:
     return result
 
 
+def step_profile(run: Path) -> dict[str, float]:
+    """Milliseconds per env step of each part of the online loop (perf/*_ms in train.csv),
+    averaged over the run's log rows; empty for a run without one (the SB3 peer)."""
+    path = run / "train.csv"
+    if not path.exists():
+        return {}
+    rows = bf.read_csv_rows(path)
+    keys = sorted({k for r in rows for k in r if k.startswith("perf/") and k.endswith("_ms")})
+    return {k[5:-3]: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+
+
 def finished(path: Path) -> bool:
     return path.exists() and "error" not in json.loads(path.read_text())
 
@@ -269,6 +280,14 @@ def main() -> None:
     data = {r["task"]: data.get(r["task"]) or {"mixture": MIXTURES[r["task"]],
             "success": r["data_success"]} for r in results}  # fmt: skip
     groups = bf.summarize(results)
+    for key, g in groups.items():  # where an env step's time goes, averaged over the seeds
+        task, _, arm = key.split("/")
+        profiles = [step_profile(Path(r["out"])) for r in results
+                    if r["task"] == task and r["arm"] == arm and "curve" in r]  # fmt: skip
+        profiles = [p for p in profiles if p]
+        g["ms_per_step"] = (
+            {k: float(np.mean([p[k] for p in profiles])) for k in profiles[0]} if profiles else {}
+        )
 
     rows = []
     for key, g in sorted(groups.items()):
@@ -277,13 +296,15 @@ def main() -> None:
         rows.append([
             task, arm, len(g["runs"]), bc.fmt(g["start_mean"], 2), bc.fmt(g["final_mean"], 2),
             g["reached_90"], bc.fmt(g["median_step_to_90"], 0),
-            bc.fmt(g["median_minutes_to_90"], 1), bc.fmt(g["max_dip"], 2), err,
+            bc.fmt(g["median_minutes_to_90"], 1), bc.fmt(g["max_dip"], 2),
+            bc.fmt(sum(g["ms_per_step"].values()), 0) if g["ms_per_step"] else "-",
+            bc.fmt(g["ms_per_step"].get("update"), 0), err,
         ])  # fmt: skip
     bc.print_table(
         f"Fine-tuning from {b['episodes']} mixed episodes, {b['env_steps']} env steps "
         f"({b['old_env_steps']} for iql), {b['eval_episodes']} eval episodes",
         ["task", "arm", "seeds", "pre-trained", "final", "reached 90%", "step to 90%",
-         "min to 90%", "max dip", "errors"],
+         "min to 90%", "max dip", "ms/step", "update ms", "errors"],
         rows,
     )  # fmt: skip
     name = "learning" + ("_quick" if args.quick else "")
