@@ -85,7 +85,25 @@ def load_agent(
     agent = make_agent(
         info.agent, info.agent_config, info.obs_spec, info.action_spec, torch.device(device)
     )
-    agent.load_state_dict(
-        torch.load(info.path / "agent.pt", map_location=device, weights_only=False)
-    )
+    agent.load_state_dict(load_agent_state(info.path / "agent.pt", device))
     return agent, info
+
+
+def load_agent_state(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """An agent's state dict from ``agent.pt``: tensors and plain data only (``weights_only``),
+    so a crafted file cannot run code; an unreadable, truncated or foreign file is a UserError
+    naming it."""
+    import pickle
+    import zipfile
+
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(
+            f"{path}: not a readable agent checkpoint of tensors and plain data ({first}); "
+            "re-create it with robot-rl pretrain / finetune"
+        ) from None
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: holds a {type(state).__name__}, not an agent's state dict")
+    return state
