@@ -88,7 +88,9 @@ def validate(cfg: FinetuneConfig) -> None:
     """Everything that can be checked before any work starts."""
     if cfg.env_steps <= 0:
         raise UserError(f"env_steps={cfg.env_steps}: must be positive")
-    if getattr(cfg.agent, "utd_ratio", 1) <= 0:
+    from robot_rl.agents.sac import SACConfig
+
+    if isinstance(cfg.agent, SACConfig) and cfg.agent.utd_ratio <= 0:
         raise UserError(f"agent.utd_ratio={cfg.agent.utd_ratio}: must be at least 1")
     if not 0.0 <= cfg.offline_ratio <= 1.0:
         raise UserError(f"offline_ratio={cfg.offline_ratio}: must be in [0, 1]")
