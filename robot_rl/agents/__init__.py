@@ -60,12 +60,26 @@ def make_agent(
     device: torch.device | str = "cpu",
 ) -> Any:
     """Build agent ``name``; cfg None means `default_config(name)`."""
-    cfg_cls, agent_cls = _lookup(name)
+    _, agent_cls = _lookup(name)
+    return agent_cls(_checked_config(name, cfg), obs_spec, action_spec, torch.device(device))
+
+
+def _checked_config(name: str, cfg: Any | None) -> Any:
+    cfg_cls, _ = _lookup(name)
     if cfg is None:
-        cfg = default_config(name)
-    elif not isinstance(cfg, cfg_cls):
+        return default_config(name)
+    if not isinstance(cfg, cfg_cls):
         raise UserError(f"agent {name!r} needs a {cfg_cls.__name__}, got {type(cfg).__name__}")
-    return agent_cls(cfg, obs_spec, action_spec, torch.device(device))
+    return cfg
+
+
+BC_DISCOUNT = 0.99  # BC learns no values; its replay buffer still computes returns-to-go
+
+
+def discount_of(name: str, cfg: Any | None) -> float:
+    """The discount of agent ``name`` with config ``cfg`` (None: its default config)."""
+    cfg = _checked_config(name, cfg)
+    return BC_DISCOUNT if isinstance(cfg, BCConfig) else float(cfg.discount)
 
 
 def config_with(name: str, **overrides: Any) -> Any:
@@ -89,6 +103,7 @@ __all__ = [
     "IQLConfig",
     "config_with",
     "default_config",
+    "discount_of",
     "filter_top_episodes",
     "make_agent",
 ]

@@ -13,16 +13,10 @@ import torch
 
 from robot_rl.errors import UserError
 from robot_rl.progress import progress
-from robot_rl.training.checkpoint import CKPT_DIR, load_loop_state, save_checkpoint
-from robot_rl.training.common import (
-    prepare_run_dir,
-    restore_rng,
-    rng_state,
-    select_obs_keys,
-)
-from robot_rl.training.device import resolve_device, seed_everything
-from robot_rl.training.evaluate import EvalConfig, evaluate_and_log
+from robot_rl.training.common import restore_rng, rng_state, select_obs_keys
+from robot_rl.training.evaluate import EvalConfig
 from robot_rl.training.logger import Logger, LoggerConfig
+from robot_rl.training.run import Checkpointer, Evaluator, RunContext, RunSpec, open_run
 from robot_rl.types import ActionSpec
 
 
@@ -137,79 +131,89 @@ def pretrain(cfg: PretrainConfig) -> Path:
 
     if cfg.steps <= 0:
         raise UserError(f"steps={cfg.steps}: must be positive")
-    device = resolve_device(cfg.device)
-    run_dir = Path(cfg.out)
-    resume = prepare_run_dir(
-        run_dir, cfg, cfg.overwrite, ignore=("steps", "progress", "device", "out", "overwrite")
-    )
-    rng = seed_everything(cfg.seed)
+    run = open_run(cfg, budget_field="steps")
+    spec, buf = load_pretrain_data(cfg, run.device)
+    agent = make_agent(cfg.agent_name, cfg.agent, spec.obs_spec, spec.action_spec, run.device)
+    if cfg.normalize_obs:
+        agent.encoder.set_normalization(buf.obs_stats())
+    ckpt = Checkpointer(run.dir, agent, "pretrain", cfg.agent_name, cfg.agent, spec)
+    logger = Logger(run.dir, cfg.logger, config=dataclasses.asdict(cfg))
+    step = resume_pretrain(run, ckpt, logger)
+    if step >= cfg.steps:
+        print(f"[pretrain] {run.dir}: already complete ({step} steps)")
+        return run.dir
+    if step:
+        print(f"[pretrain] resuming {run.dir} at step {step}")
+    evaluator = Evaluator(agent, cfg.eval, logger, run.dir, spec, cfg.seed)
+    train_offline(cfg, agent, buf, run.rng, step, logger, evaluator, ckpt)
+    logger.close()
+    if evaluator.last:
+        m = evaluator.last
+        print(
+            f"[pretrain] {run.dir}: success rate {m['eval/success_rate']:.2f}, "
+            f"return {m['eval/return']:.2f}"
+        )
+    return run.dir
 
+
+def load_pretrain_data(cfg: PretrainConfig, device: torch.device) -> tuple[RunSpec, Any]:
+    """What the run is about, from the dataset's metadata, and its episodes in a buffer."""
+    from robot_rl.agents import BCConfig, discount_of
     from robot_rl.data import Dataset
 
     meta = Dataset(cfg.dataset).meta
     obs_keys = select_obs_keys(meta.obs_spec, cfg.obs, f"{cfg.dataset}/meta.json")
     obs_mode = {1: "state", 2: "pixels", 3: "both"}[len(obs_keys)]
-    ds, buf = load_offline_buffer(
+    # Filtered BC trains on the top episodes only; every other agent on all of them.
+    top_fraction = cfg.agent.top_fraction if isinstance(cfg.agent, BCConfig) else 1.0
+    _, buf = load_offline_buffer(
         cfg.dataset,
         cfg.reward_key,
         obs_keys,
-        getattr(cfg.agent, "discount", 0.99),  # BC has no discount
+        discount_of(cfg.agent_name, cfg.agent),
         device,
         cfg.reward_scale,
         cfg.reward_bias,
         cfg.fail_reward,
-        getattr(cfg.agent, "top_fraction", 1.0),
+        top_fraction,
         cfg.progress,
         cfg.terminate_on_reward,
     )
     obs_spec = {k: meta.obs_spec[k] for k in obs_keys}
-    action_spec = ActionSpec(meta.action_spec.dim)
-    agent = make_agent(cfg.agent_name, cfg.agent, obs_spec, action_spec, device)
-    if cfg.normalize_obs:
-        agent.encoder.set_normalization(buf.obs_stats())
     image_size = obs_spec["pixels"].shape[0] if "pixels" in obs_spec else 64
+    spec = RunSpec(meta.task, obs_mode, image_size, obs_spec, ActionSpec(meta.action_spec.dim))
+    return spec, buf
 
-    logger = Logger(run_dir, cfg.logger, config=dataclasses.asdict(cfg))
-    step = 0
-    if resume and (run_dir / CKPT_DIR / "agent.pt").exists():
-        agent.load_state_dict(
-            torch.load(run_dir / CKPT_DIR / "agent.pt", map_location=device, weights_only=False)
-        )
-        state = load_loop_state(run_dir / CKPT_DIR) or {}
-        step = int(state.get("step", 0))
-        if "rng" in state:
-            restore_rng(rng, state["rng"])
-        logger.truncate_after(step)
-        if step >= cfg.steps:
-            print(f"[pretrain] {run_dir}: already complete ({step} steps)")
-            return run_dir
-        print(f"[pretrain] resuming {run_dir} at step {step}")
+
+def resume_pretrain(run: RunContext, ckpt: Checkpointer, logger: Logger) -> int:
+    """The step to continue from: 0 for a new run, else the checkpoint's (agent and RNG
+    restored)."""
+    state = ckpt.resume(run.device, logger) if run.resume else None
+    if state is None:
+        return 0
+    if "rng" in state:
+        restore_rng(run.rng, state["rng"])
+    return int(state.get("step", 0))
+
+
+def train_offline(
+    cfg: PretrainConfig,
+    agent: Any,
+    buf: Any,
+    rng: np.random.Generator,
+    step: int,
+    logger: Logger,
+    evaluator: Evaluator,
+    ckpt: Checkpointer,
+) -> None:
+    """Gradient steps from ``step`` to ``cfg.steps``, with logs, evaluations and checkpoints."""
 
     def checkpoint(at: int) -> None:
-        save_checkpoint(
-            run_dir / CKPT_DIR,
-            agent,
-            agent_name=cfg.agent_name,
-            agent_config=cfg.agent,
-            obs_spec=obs_spec,
-            action_spec=action_spec,
-            task=meta.task,
-            obs_mode=obs_mode,
-            image_size=image_size,
-            step=at,
-            stage="pretrain",
-            loop_state={"step": at, "rng": rng_state(rng)},
-        )
-
-    def run_eval(at: int) -> dict[str, float]:
-        return evaluate_and_log(
-            agent, cfg.eval, logger, run_dir, at, meta.task, obs_mode, image_size, cfg.seed
-        )
+        ckpt.save(at, {"step": at, "rng": rng_state(rng)})
 
     bar = progress(
         total=cfg.steps, initial=step, desc=f"pretrain {cfg.agent_name}", disable=not cfg.progress
     )
-    last_eval: dict[str, float] = {}
     t0, n0 = time.perf_counter(), step
     while step < cfg.steps:
         metrics = agent.update(buf.sample(agent.sample_size, rng))
@@ -218,22 +222,13 @@ def pretrain(cfg: PretrainConfig) -> Path:
         if step % cfg.log_every == 0 or step == cfg.steps:
             rate = (step - n0) / max(time.perf_counter() - t0, 1e-9)
             row = logger.log("train", step, {**metrics, "perf/updates_per_s": rate})
-            bar.set_postfix(loss=f"{_main_loss(row):.3g}", **_fmt(last_eval))
-        if cfg.eval.every > 0 and cfg.eval.episodes > 0 and step % cfg.eval.every == 0:
-            last_eval = run_eval(step)
+            bar.set_postfix(loss=f"{_main_loss(row):.3g}", **_fmt(evaluator.last))
+        evaluator.maybe(step)
         if step % cfg.checkpoint_every == 0:
             checkpoint(step)
     bar.close()
-    if cfg.eval.episodes > 0 and (cfg.eval.every <= 0 or step % cfg.eval.every != 0):
-        last_eval = run_eval(step)
+    evaluator.final(step)
     checkpoint(step)
-    logger.close()
-    if last_eval:
-        print(
-            f"[pretrain] {run_dir}: success rate {last_eval['eval/success_rate']:.2f}, "
-            f"return {last_eval['eval/return']:.2f}"
-        )
-    return run_dir
 
 
 def _main_loss(row: dict[str, float]) -> float:

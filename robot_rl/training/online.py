@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +16,21 @@ import torch
 from robot_rl.errors import UserError
 from robot_rl.progress import progress
 from robot_rl.rewards.pebble import PreferenceUpdateConfig
-from robot_rl.training.checkpoint import (
-    CKPT_DIR,
-    load_loop_state,
-    read_checkpoint_info,
-    save_checkpoint,
-)
+from robot_rl.training.checkpoint import CheckpointInfo, read_checkpoint_info
 from robot_rl.training.common import (
     OBS_MODES,
     obs_mode_of,
-    prepare_run_dir,
     restore_rng,
     rng_state,
     select_obs_keys,
 )
-from robot_rl.training.device import resolve_device, seed_everything
 from robot_rl.training.episodes import EpisodeRecorder, env_obs_spec
-from robot_rl.training.evaluate import EvalConfig, evaluate_and_log
+from robot_rl.training.evaluate import EvalConfig
 from robot_rl.training.logger import Logger, LoggerConfig
 from robot_rl.training.rewards import OnlineReward
+from robot_rl.training.run import Checkpointer, Evaluator, RunSpec, open_run
 from robot_rl.training.timing import Stopwatch
-from robot_rl.types import ActionSpec
+from robot_rl.types import ActionSpec, ObsSpec
 
 
 @dataclass
@@ -94,7 +88,9 @@ def validate(cfg: FinetuneConfig) -> None:
     """Everything that can be checked before any work starts."""
     if cfg.env_steps <= 0:
         raise UserError(f"env_steps={cfg.env_steps}: must be positive")
-    if getattr(cfg.agent, "utd_ratio", 1) <= 0:
+    from robot_rl.agents.sac import SACConfig
+
+    if isinstance(cfg.agent, SACConfig) and cfg.agent.utd_ratio <= 0:
         raise UserError(f"agent.utd_ratio={cfg.agent.utd_ratio}: must be at least 1")
     if not 0.0 <= cfg.offline_ratio <= 1.0:
         raise UserError(f"offline_ratio={cfg.offline_ratio}: must be in [0, 1]")
@@ -137,13 +133,14 @@ def validate(cfg: FinetuneConfig) -> None:
 _SHAPE_FIELDS = ("hidden_dims", "num_qs", "layer_norm", "critic_layer_norm", "encoder", "actor")
 
 
-def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
-    """A fresh agent, or one initialised from ``cfg.init`` (whole state, or WSRL actor-critic)."""
+def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str) -> tuple[Any, Any]:
+    """A fresh agent, or one initialised from ``cfg.init`` (whole state, or WSRL actor-critic),
+    with the agent config it was built from (``cfg.agent`` with the checkpoint's shapes)."""
     from robot_rl.agents import make_agent
 
     agent = make_agent(cfg.agent_name, cfg.agent, obs_spec, action_spec, device)
     if not cfg.init:
-        return agent
+        return agent, cfg.agent
     info = read_checkpoint_info(cfg.init)
     if info.obs_spec != obs_spec:
         raise UserError(
@@ -152,12 +149,13 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
             f"{_spec_str(obs_spec)}"
         )
     state = torch.load(info.path / "agent.pt", map_location=device, weights_only=False)
+    agent_cfg = cfg.agent
     if info.agent == cfg.agent_name:
         # Same agent: the network shapes come from the checkpoint (e.g. its LayerNorm critics),
         # everything else (learning rates, loss settings) from this run's config.
-        shape = {f: getattr(info.agent_config, f) for f in _SHAPE_FIELDS if hasattr(cfg.agent, f)}
-        cfg.agent = dataclasses.replace(cfg.agent, **shape)
-        agent = make_agent(cfg.agent_name, cfg.agent, obs_spec, action_spec, device)
+        shape = {f: getattr(info.agent_config, f) for f in _SHAPE_FIELDS if hasattr(agent_cfg, f)}
+        agent_cfg = dataclasses.replace(agent_cfg, **shape)
+        agent = make_agent(cfg.agent_name, agent_cfg, obs_spec, action_spec, device)
         agent.load_state_dict(state)
     elif cfg.agent_name == "sac" and info.agent in ("cql", "calql", "iql", "bc", "filtered_bc"):
         from robot_rl.agents.init_from import init_from_checkpoint_state
@@ -169,7 +167,7 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str):
             f"{info.agent} checkpoint (use agent={info.agent} or a cql/calql, "
             "iql, bc or filtered_bc checkpoint for sac)"
         )
-    return agent
+    return agent, agent_cfg
 
 
 def hindsight_for(task: str, obs_keys: tuple[str, ...], ratio: float, terminal: bool):
@@ -197,7 +195,58 @@ def _spec_str(spec) -> str:
 def finetune(cfg: FinetuneConfig) -> Path:
     """Online fine-tuning; returns the run directory."""
     validate(cfg)
-    from robot_rl.data import Dataset, MixedSampler, ReplayBuffer
+    source = resolve_source(cfg)
+    run = open_run(cfg, budget_field="env_steps")
+    reward = OnlineReward.build(cfg, run.device)
+    setup = make_online_env(cfg, source, reward)
+    spec = setup.spec
+    agent, agent_cfg = build_agent(
+        cfg, spec.obs_spec, spec.action_spec, run.device, f"task {spec.task} (obs={spec.obs_mode})"
+    )
+    buffers = make_buffers(cfg, source, setup, agent, agent_cfg, reward, run.device)
+    # The config as run: the agent's network shapes may come from the init checkpoint.
+    logger = Logger(run.dir, cfg.logger, config=dataclasses.asdict(replace(cfg, agent=agent_cfg)))
+    recorder = EpisodeRecorder(
+        run.dir / "episodes" if cfg.save_episodes else None,
+        spec.task,
+        setup.env,
+        setup.store_keys,
+        reward.column,
+    )
+    ckpt = Checkpointer(run.dir, agent, "finetune", cfg.agent_name, agent_cfg, spec)
+    evaluator = Evaluator(agent, cfg.eval, logger, run.dir, spec, cfg.seed, clock=ckpt.elapsed)
+    loop = OnlineLoop(
+        cfg, setup, agent, reward, buffers, recorder, run.rng, logger, evaluator, ckpt
+    )
+    if run.resume and not loop.resume(run.device):
+        return run.dir
+    loop.run()
+    logger.close()
+    setup.env.close()
+    from robot_rl.training.plots import plot_learning_curve
+
+    title = f"{cfg.method} on {spec.task}"
+    plot_learning_curve(run.dir, run.dir / "learning_curve.png", title=title)
+    if evaluator.last:
+        print(f"[finetune] {run.dir}: success rate {evaluator.last['eval/success_rate']:.2f}")
+    return run.dir
+
+
+@dataclass
+class Source:
+    """Where the run's task and observations come from: the init checkpoint, else the dataset."""
+
+    task: str
+    obs_mode: str
+    image_size: int
+    init: CheckpointInfo | None
+    dataset: Any  # robot_rl.data.Dataset | None
+
+
+def resolve_source(cfg: FinetuneConfig) -> Source:
+    """Task, observation mode and image size: the config's, else the init checkpoint's, else the
+    dataset's."""
+    from robot_rl.data import Dataset
 
     init_info = read_checkpoint_info(cfg.init) if cfg.init else None
     ds = Dataset(cfg.dataset) if cfg.dataset else None
@@ -213,17 +262,27 @@ def finetune(cfg: FinetuneConfig) -> Path:
         image_size = init_info.image_size
     elif ds is not None and "pixels" in ds.meta.obs_spec:
         image_size = ds.meta.obs_spec["pixels"].shape[0]
+    return Source(task, obs_mode, image_size, init_info, ds)
 
-    device = resolve_device(cfg.device)
-    run_dir = Path(cfg.out)
-    resume = prepare_run_dir(
-        run_dir, cfg, cfg.overwrite, ("env_steps", "progress", "device", "out", "overwrite")
-    )
-    rng = seed_everything(cfg.seed)
 
-    reward = OnlineReward.build(cfg, device)
+@dataclass
+class OnlineEnv:
+    """The training env and what the run keeps of its observations."""
+
+    env: Any
+    spec: RunSpec  # the agent's view
+    obs_keys: tuple[str, ...]  # the agent's keys
+    store_keys: tuple[str, ...]  # the agent's and the reward model's: what the buffers keep
+    store_spec: ObsSpec
+
+
+def make_online_env(cfg: FinetuneConfig, source: Source, reward: OnlineReward) -> OnlineEnv:
+    """The env rendering what the agent and the reward model see, at a size both accept."""
+    from robot_rl.envs import make_env
+
+    task, obs_mode, image_size = source.task, source.obs_mode, source.image_size
     if reward.image_size is not None and reward.image_size != image_size:
-        if obs_mode != "state" and (init_info is not None or ds is not None):
+        if obs_mode != "state" and (source.init is not None or source.dataset is not None):
             raise UserError(
                 f"{cfg.reward}: the reward model sees {reward.image_size} px images, "
                 f"the agent {image_size} px; train both on the same image size"
@@ -233,8 +292,6 @@ def finetune(cfg: FinetuneConfig) -> Path:
     # the env renders what either needs, and the buffer stores both so it can be relabelled.
     agent_keys = OBS_MODES.get(obs_mode, ())
     env_mode = obs_mode if set(reward.obs_keys) <= set(agent_keys) else "both"
-    from robot_rl.envs import make_env
-
     env = make_env(
         task,
         obs=env_mode,
@@ -247,20 +304,46 @@ def finetune(cfg: FinetuneConfig) -> Path:
     obs_spec = {k: full_spec[k] for k in obs_keys}
     store_keys = tuple(sorted(set(obs_keys) | set(reward.obs_keys)))
     action_spec = ActionSpec(int(env.action_space.shape[0]))
-    agent = build_agent(cfg, obs_spec, action_spec, device, f"task {task} (obs={obs_mode})")
-    gamma = getattr(cfg.agent, "discount", 0.99)
+    spec = RunSpec(task, obs_mode, image_size, obs_spec, action_spec)
+    return OnlineEnv(env, spec, obs_keys, store_keys, {k: full_spec[k] for k in store_keys})
 
+
+@dataclass
+class Buffers:
+    offline: Any  # ReplayBuffer of the dataset, or None
+    online: Any  # ReplayBuffer of this run's episodes
+    sampler: Any  # what batches are drawn from (offline and online mixed, or online only)
+
+    def all(self) -> list[Any]:
+        return [b for b in (self.online, self.offline) if b is not None]
+
+
+def make_buffers(
+    cfg: FinetuneConfig,
+    source: Source,
+    setup: OnlineEnv,
+    agent: Any,
+    agent_cfg: Any,
+    reward: OnlineReward,
+    device: torch.device,
+) -> Buffers:
+    """The offline data (RLPD), the online replay buffer, HER relabelling and the sampler."""
+    from robot_rl.agents import discount_of
+    from robot_rl.data import MixedSampler, ReplayBuffer
+
+    gamma = discount_of(cfg.agent_name, agent_cfg)
+    task, ds = setup.spec.task, source.dataset
     offline = None
     if ds is not None and cfg.offline_ratio > 0:
         if ds.meta.task != task:
             raise UserError(f"{ds.root}/meta.json: dataset task {ds.meta.task!r} != {task!r}")
-        select_obs_keys(ds.meta.obs_spec, obs_mode, f"{ds.root}/meta.json")
+        select_obs_keys(ds.meta.obs_spec, setup.spec.obs_mode, f"{ds.root}/meta.json")
         from robot_rl.training.offline import load_offline_buffer
 
         _, offline = load_offline_buffer(
             str(ds.root),
             cfg.reward_key,
-            store_keys,
+            setup.store_keys,
             gamma,
             device,
             cfg.reward_scale,
@@ -272,8 +355,8 @@ def finetune(cfg: FinetuneConfig) -> Path:
     if cfg.normalize_obs and offline is not None and not cfg.init:
         agent.encoder.set_normalization(offline.obs_stats())
     online = ReplayBuffer(
-        {k: full_spec[k] for k in store_keys},
-        action_spec.dim,
+        setup.store_spec,
+        setup.spec.action_spec.dim,
         cfg.buffer_capacity,
         gamma,
         cfg.reward_scale,
@@ -282,138 +365,148 @@ def finetune(cfg: FinetuneConfig) -> Path:
         fail_reward=cfg.fail_reward,
     )
     if cfg.hindsight > 0:
-        her = hindsight_for(task, obs_keys, cfg.hindsight, reward.uses_env_termination)
+        her = hindsight_for(task, setup.obs_keys, cfg.hindsight, reward.uses_env_termination)
         for buf in (offline, online):
             if buf is not None:
                 buf.hindsight = her
     sampler = MixedSampler(offline, online, cfg.offline_ratio) if offline is not None else online
+    return Buffers(offline, online, sampler)
 
-    logger = Logger(run_dir, cfg.logger, config=dataclasses.asdict(cfg))
-    recorder = EpisodeRecorder(
-        run_dir / "episodes" if cfg.save_episodes else None, task, env, store_keys, reward.column
-    )
-    step, episodes_done, elapsed_before = 0, 0, 0.0
-    started = time.perf_counter()
-    if resume and (run_dir / CKPT_DIR / "agent.pt").exists():
-        agent.load_state_dict(
-            torch.load(run_dir / CKPT_DIR / "agent.pt", map_location=device, weights_only=False)
-        )
-        state = load_loop_state(run_dir / CKPT_DIR) or {}
-        step, episodes_done = int(state["step"]), int(state["episodes"])
-        elapsed_before = float(state.get("elapsed_s", 0.0))
-        online.load_state_dict(state["online"])
-        restore_rng(rng, state["rng"])
-        reward.load_state_dict(state.get("reward"))
-        recorder.next_id = episodes_done
-        logger.truncate_after(step)
-        if step >= cfg.env_steps:
-            print(f"[finetune] {run_dir}: already complete ({step} env steps)")
-            return run_dir
-        print(f"[finetune] resuming {run_dir} at env step {step}")
 
-    def checkpoint() -> None:
-        save_checkpoint(
-            run_dir / CKPT_DIR,
-            agent,
-            agent_name=cfg.agent_name,
-            agent_config=cfg.agent,
-            obs_spec=obs_spec,
-            action_spec=action_spec,
-            task=task,
-            obs_mode=obs_mode,
-            image_size=image_size,
-            step=step,
-            stage="finetune",
-            loop_state={
-                "step": step,
-                "episodes": episodes_done,
-                "online": online.state_dict(),
-                "rng": rng_state(rng),
-                "reward": reward.state_dict(),
-                "elapsed_s": elapsed(),
+@dataclass
+class OnlineLoop:
+    """The env-step loop: act, step the env, score and store, learn, log, evaluate, checkpoint."""
+
+    cfg: FinetuneConfig
+    setup: OnlineEnv
+    agent: Any
+    reward: OnlineReward
+    buffers: Buffers
+    recorder: EpisodeRecorder
+    rng: np.random.Generator
+    logger: Logger
+    evaluator: Evaluator
+    ckpt: Checkpointer
+    step: int = 0
+    episodes: int = 0
+    recent_success: list[float] = field(default_factory=list)  # of the last 20 episodes
+    metrics: dict[str, Any] = field(default_factory=dict)  # of the latest update
+
+    def resume(self, device: torch.device) -> bool:
+        """Restore the checkpoint's loop state; False where the run is already complete."""
+        state = self.ckpt.resume(device, self.logger)
+        if state is None:
+            return True
+        self.step, self.episodes = int(state["step"]), int(state["episodes"])
+        self.buffers.online.load_state_dict(state["online"])
+        restore_rng(self.rng, state["rng"])
+        self.reward.load_state_dict(state.get("reward"))
+        self.recorder.next_id = self.episodes
+        run_dir = self.ckpt.run_dir
+        if self.step >= self.cfg.env_steps:
+            print(f"[finetune] {run_dir}: already complete ({self.step} env steps)")
+            return False
+        print(f"[finetune] resuming {run_dir} at env step {self.step}")
+        return True
+
+    def save(self) -> None:
+        self.ckpt.save(
+            self.step,
+            {
+                "step": self.step,
+                "episodes": self.episodes,
+                "online": self.buffers.online.state_dict(),
+                "rng": rng_state(self.rng),
+                "reward": self.reward.state_dict(),
+                "elapsed_s": self.ckpt.elapsed(),
             },
         )
 
-    def elapsed() -> float:  # wall-clock of the run so far, across resumes (evaluation included)
-        return elapsed_before + time.perf_counter() - started
+    def run(self) -> None:
+        cfg = self.cfg
+        if self.step == 0 and cfg.eval.episodes > 0:
+            self.evaluator(0)  # the starting point: success of the initial (pre-trained) policy
+        bar = progress(
+            total=cfg.env_steps,
+            initial=self.step,
+            desc=f"finetune {cfg.method}",
+            disable=not cfg.progress,
+        )
+        obs = self.reset()
+        t0, s0 = time.perf_counter(), self.step
+        watch, last_log = Stopwatch(), self.step
+        while self.step < cfg.env_steps:
+            watch.lap("other")  # logging, evaluation, checkpoints of the previous step
+            obs = self.env_step(obs, watch)
+            self.learn(watch)
+            bar.update(1)
+            if cfg.log_every and self.step % cfg.log_every == 0:
+                rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                self.log(bar, rate, watch.report(self.step - last_log))
+                last_log = self.step
+            self.evaluator.maybe(self.step)
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                self.save()
+        bar.close()
+        self.evaluator.final(self.step)
+        self.save()
 
-    def run_eval() -> dict[str, float]:
-        return evaluate_and_log(
-            agent, cfg.eval, logger, run_dir, step, task, obs_mode, image_size, cfg.seed,
-            extra={"time/elapsed_s": elapsed()},
-        )  # fmt: skip
+    def reset(self) -> Any:
+        obs, _ = self.setup.env.reset(seed=self.cfg.seed + self.episodes)
+        self.recorder.start(obs)
+        return obs
 
-    learning_starts = max(cfg.warmup_steps, cfg.random_steps)
-    # The starting point: success of the initial (pre-trained) policy.
-    last_eval = run_eval() if step == 0 and cfg.eval.episodes > 0 else {}
-    bar = progress(
-        total=cfg.env_steps, initial=step, desc=f"finetune {cfg.method}", disable=not cfg.progress
-    )
-    obs, _ = env.reset(seed=cfg.seed + episodes_done)
-    recorder.start(obs)
-    recent_success: list[float] = []
-    t0, s0 = time.perf_counter(), step
-    metrics: dict[str, Any] = {}
-    watch, last_log = Stopwatch(), step
-    while step < cfg.env_steps:
-        watch.lap("other")  # logging, evaluation, checkpoints of the previous step
-        if step < cfg.random_steps:
+    def env_step(self, obs: Any, watch: Stopwatch) -> Any:
+        """One action in the env, scored by the reward and recorded; the next observation."""
+        env = self.setup.env
+        if self.step < self.cfg.random_steps:
             action = env.action_space.sample().astype(np.float32)
         else:  # during WSRL warm-up no update has happened: this is the frozen init policy
-            action = agent.act(obs, deterministic=False)
+            action = self.agent.act(obs, deterministic=False)
         watch.lap("act")
         next_obs, env_reward, terminated, truncated, info = env.step(action)
         watch.lap("env")
-        r, terminated = reward.step(obs, action, next_obs, float(env_reward), terminated)
-        recorder.add(action, next_obs, env_reward, r, terminated, truncated, info)
+        r, terminated = self.reward.step(obs, action, next_obs, float(env_reward), terminated)
+        self.recorder.add(action, next_obs, env_reward, r, terminated, truncated, info)
         obs = next_obs
-        step += 1
+        self.step += 1
         if terminated or truncated:
-            ep = recorder.finish(terminated, truncated)
-            online.add_episode(ep, recorder.train_column)
-            reward.observe_episode(ep)
-            recent_success = (recent_success + [float(ep.is_success)])[-20:]
-            episodes_done += 1
-            obs, _ = env.reset(seed=cfg.seed + episodes_done)
-            recorder.start(obs)
+            ep = self.recorder.finish(terminated, truncated)
+            self.buffers.online.add_episode(ep, self.recorder.train_column)
+            self.reward.observe_episode(ep)
+            self.recent_success = (self.recent_success + [float(ep.is_success)])[-20:]
+            self.episodes += 1
+            obs = self.reset()
         watch.lap("reward")  # the reward model's scoring, episode bookkeeping and resets
-        if step >= learning_starts and (offline is not None or len(online) > 0):
-            batch = sampler.sample(agent.sample_size, rng, obs_keys)
-            watch.lap("sample")
-            metrics = agent.update(batch)
-            watch.lap("update")
-        reward.maybe_update(step, [b for b in (online, offline) if b is not None])
-        watch.lap("reward_update")
-        bar.update(1)
-        if cfg.log_every and step % cfg.log_every == 0:
-            rate = (step - s0) / max(time.perf_counter() - t0, 1e-9)
-            extra = {
-                **watch.report(step - last_log),
-                "perf/env_steps_per_s": rate,
-                "train/episodes": episodes_done,
-                "train/success_rate": np.mean(recent_success) if recent_success else 0.0,
-            }
-            # The reward model's metrics are those of its latest update (it updates rarely).
-            row = logger.log("train", step, {**metrics, **reward.last_metrics, **extra})
-            last_log = step
-            bar.set_postfix(
-                sps=f"{rate:.0f}",
-                succ=f"{row['train/success_rate']:.2f}",
-                **({"eval": f"{last_eval['eval/success_rate']:.2f}"} if last_eval else {}),
-            )
-        if cfg.eval.every and cfg.eval.episodes and step % cfg.eval.every == 0:
-            last_eval = run_eval()
-        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-            checkpoint()
-    bar.close()
-    if cfg.eval.episodes and (not cfg.eval.every or step % cfg.eval.every):
-        last_eval = run_eval()
-    checkpoint()
-    logger.close()
-    env.close()
-    from robot_rl.training.plots import plot_learning_curve
+        return obs
 
-    plot_learning_curve(run_dir, run_dir / "learning_curve.png", title=f"{cfg.method} on {task}")
-    if last_eval:
-        print(f"[finetune] {run_dir}: success rate {last_eval['eval/success_rate']:.2f}")
-    return run_dir
+    def learn(self, watch: Stopwatch) -> None:
+        """An agent update once learning has started, then the reward model's (when due)."""
+        b = self.buffers
+        learning_starts = max(self.cfg.warmup_steps, self.cfg.random_steps)
+        if self.step >= learning_starts and (b.offline is not None or len(b.online) > 0):
+            batch = b.sampler.sample(self.agent.sample_size, self.rng, self.setup.obs_keys)
+            watch.lap("sample")
+            self.metrics = self.agent.update(batch)
+            watch.lap("update")
+        self.reward.maybe_update(self.step, b.all())
+        watch.lap("reward_update")
+
+    def log(self, bar: Any, rate: float, timings: dict[str, float]) -> None:
+        recent = self.recent_success
+        extra = {
+            **timings,
+            "perf/env_steps_per_s": rate,
+            "train/episodes": self.episodes,
+            "train/success_rate": np.mean(recent) if recent else 0.0,
+        }
+        # The reward model's metrics are those of its latest update (it updates rarely).
+        row = self.logger.log(
+            "train", self.step, {**self.metrics, **self.reward.last_metrics, **extra}
+        )
+        last_eval = self.evaluator.last
+        bar.set_postfix(
+            sps=f"{rate:.0f}",
+            succ=f"{row['train/success_rate']:.2f}",
+            **({"eval": f"{last_eval['eval/success_rate']:.2f}"} if last_eval else {}),
+        )
