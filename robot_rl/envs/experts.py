@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.envs.tasks import DRAWER_OPEN
+from robot_rl.envs.tasks import DRAWER_OPEN, get_task_info
 from robot_rl.errors import UserError
 
 GAIN = 10.0  # action units per metre: Fetch moves 0.05 m per unit action, so 0.5 of the gap
@@ -30,6 +30,10 @@ class ScriptedPolicy:
     """`reset(env)` at each episode start, then `act(env) -> action` every step."""
 
     def __init__(self, task: str, kind: str, noise: float, gripper_noise: float, seed: int):
+        expert = get_task_info(task).expert  # named in the task file
+        if not hasattr(self, f"_{expert}"):
+            raise UserError(f"task {task!r}: expert {expert!r}: ScriptedPolicy has no _{expert}")
+        self.expert = getattr(self, f"_{expert}")
         if kind not in KINDS:
             raise UserError(f"policy kind {kind!r}: must be one of {KINDS}")
         if noise < 0 or gripper_noise < 0:
@@ -53,7 +57,7 @@ class ScriptedPolicy:
         s = env.unwrapped.task_state()
         if self.kind == "random":
             return self.rng.uniform(-1, 1, 4).astype(np.float32)
-        a = self._play(s) if self.kind == "play" else getattr(self, f"_{_base(self.task)}")(s)
+        a = self._play(s) if self.kind == "play" else self.expert(s)
         self.t += 1
         if self.noise > 0:
             a[:3] += self.rng.normal(0.0, self.noise, 3)
@@ -192,14 +196,7 @@ class ScriptedPolicy:
         return np.append(_toward(grip, self.play_target, gain=6.0), self.play_grip)
 
 
-def _base(task: str) -> str:
-    return "push" if task.startswith("zone") else task
-
-
 def make_scripted_policy(
     task: str, kind: str = "expert", noise: float = 0.0, gripper_noise: float = 0.0, seed: int = 0
 ) -> ScriptedPolicy:
-    from robot_rl.envs.tasks import get_task_info
-
-    get_task_info(task)
     return ScriptedPolicy(task, kind, noise, gripper_noise, seed)

@@ -1,8 +1,8 @@
 """Scene files: gymnasium-robotics' Fetch MJCF, edited as text and cached on disk.
 
 Edits: Fetch's red goal sphere is made transparent (it vanishes inside the block exactly at
-success, a shortcut for image classifiers), a flat goal marker (a thin disc with no collision)
-is drawn on the table, and for the drawer task a cabinet with a sliding drawer and a bar handle
+success, a shortcut for image classifiers), a flat goal marker (``assets/goal_marker.xml``) is
+drawn on the table, and for the drawer task a cabinet with a sliding drawer and a bar handle
 replaces the block.
 """
 
@@ -14,6 +14,9 @@ import re
 import tempfile
 from pathlib import Path
 
+from robot_rl.envs.tasks import shipped_dir
+
+ASSETS_DIR = shipped_dir("assets")  # MJCF fragments added to the Fetch scenes
 TABLE_TOP = 0.4  # z of the table surface in every Fetch scene
 
 # The drawer cabinet (metres). The drawer opens towards the robot (-x); its handle is a bar
@@ -32,7 +35,15 @@ def _fetch_assets() -> Path:
     return Path(gymnasium_robotics.__file__).parent / "envs" / "assets"
 
 
+def _fragment(name: str) -> str:
+    """An MJCF fragment from ``assets/`` without its comments (they are for people)."""
+    text = (ASSETS_DIR / name).read_text()
+    return re.sub(r"<!--.*?-->\n?", "", text, flags=re.S).strip()
+
+
 def _cabinet_xml() -> str:
+    """The cabinet, computed from its dimensions above (every wall and tray box follows from the
+    half sizes, the wall thickness and the clearance)."""
     hx, hy, hz = CABINET_HALF
     t = WALL
     cx, cy = CABINET_CENTRE
@@ -100,11 +111,7 @@ def scene_xml(scene: str, marker_radius: float, marker_rgba: str, drawer: bool =
     xml, n = re.subn(r'(<site name="target0"[^>]*rgba=")1 0 0 1"', r'\g<1>1 0 0 0"', xml)
     if n != 1:
         raise ValueError(f"{src}: expected one target0 site to hide, found {n}")
-    marker = (
-        f'<geom name="goal_marker" type="cylinder" size="{marker_radius} 0.0005"'
-        f' pos="0 0 {TABLE_TOP + 0.0006}" rgba="{marker_rgba}" contype="0" conaffinity="0"/>'
-    )
-    extra = marker
+    extra = _fragment("goal_marker.xml").format(radius=marker_radius, rgba=marker_rgba)
     if drawer:  # the drawer replaces the block
         xml = re.sub(r'<body name="object0".*?</body>', "", xml, flags=re.S)
         extra += "\n" + _cabinet_xml()

@@ -1,8 +1,12 @@
-"""Task definitions: which Fetch scene, its parameters, goal placement, camera, episode length."""
+"""Tasks: one TOML file per task under the top-level ``tasks/`` folder (shipped inside the
+installed package as ``robot_rl/_data/tasks``), loaded into typed `TaskInfo` records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,22 +14,20 @@ import numpy as np
 from robot_rl.errors import UserError
 from robot_rl.types import GoalSpec
 
-QPOS_OBJECT = {
-    "robot0:slide0": 0.405,
-    "robot0:slide1": 0.48,
-    "robot0:slide2": 0.0,
-    "object0:joint": [1.25, 0.53, 0.4, 1.0, 0.0, 0.0, 0.0],
-}
-QPOS_REACH = {"robot0:slide0": 0.4049, "robot0:slide1": 0.48, "robot0:slide2": 0.0}
-QPOS_SLIDE = {
-    "robot0:slide0": 0.05,
-    "robot0:slide1": 0.48,
-    "robot0:slide2": 0.0,
-    "object0:joint": [1.7, 1.1, 0.41, 1.0, 0.0, 0.0, 0.0],
-}
-
 # A fixed close-up camera that shows gripper, block and goal region at 64 px (measured).
 CLOSE_UP = {"lookat": (1.34, 0.75, 0.50), "distance": 0.85, "azimuth": 150.0, "elevation": -40.0}
+
+
+def shipped_dir(name: str) -> Path:
+    """The shipped folder ``name`` (tasks | assets): inside an installed wheel it is
+    ``robot_rl/_data/<name>``; in a checkout or an editable install, the repository's own."""
+    packaged = resources.files("robot_rl").joinpath("_data", name)
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / name
+
+
+TASKS_DIR = shipped_dir("tasks")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class TaskInfo:
     marker_radius: float = 0.05
     marker_rgba: str = "0.1 0.75 0.2 0.9"
     camera: dict[str, Any] = field(default_factory=lambda: dict(CLOSE_UP))
+    expert: str = ""  # scripted expert: ScriptedPolicy._<expert> (experts.py); "" = the name
 
     def goal_spec(self) -> GoalSpec | None:
         """The goal layout of the state vector and the success rule (None for the drawer,
@@ -59,135 +62,83 @@ class TaskInfo:
         return GoalSpec(achieved, (n, n + 3), float(self.fetch["distance_threshold"]))
 
 
-def _fetch(**kw: Any) -> dict[str, Any]:
-    base = {
-        "n_substeps": 20,
-        "target_offset": 0.0,
-        "obj_range": 0.15,
-        "target_range": 0.15,
-        "distance_threshold": 0.05,
-        "reward_type": "sparse",
-    }
-    return {**base, **kw}
+# -- reading a task file: every field required, each checked, one-line errors ------------------
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-TASKS: dict[str, TaskInfo] = {
-    t.name: t
-    for t in [
-        TaskInfo(
-            "reach",
-            "move the gripper to the goal (marked by a disc under it)",
-            "reach",
-            _fetch(
-                has_object=False,
-                block_gripper=True,
-                gripper_extra_height=0.2,
-                target_in_the_air=True,
-                initial_qpos=QPOS_REACH,
-            ),
-        ),
-        TaskInfo(
-            "push",
-            "push the block onto the green disc",
-            "push",
-            _fetch(
-                has_object=True,
-                block_gripper=True,
-                gripper_extra_height=0.0,
-                target_in_the_air=False,
-                initial_qpos=QPOS_OBJECT,
-            ),
-        ),
-        TaskInfo(
-            "pick_and_place",
-            "pick the block up and place it at the goal (above the disc)",
-            "pick_and_place",
-            _fetch(
-                has_object=True,
-                block_gripper=False,
-                gripper_extra_height=0.2,
-                target_in_the_air=True,
-                initial_qpos=QPOS_OBJECT,
-            ),
-        ),
-        TaskInfo(
-            "slide",
-            "slide the puck onto the green disc, out of the gripper's reach",
-            "slide",
-            _fetch(
-                has_object=True,
-                block_gripper=True,
-                gripper_extra_height=-0.02,
-                target_in_the_air=False,
-                target_offset=np.array([0.4, 0.0, 0.0]),
-                obj_range=0.1,
-                target_range=0.3,
-                initial_qpos=QPOS_SLIDE,
-            ),
-            max_episode_steps=100,  # the puck travels up to 0.7 m: 50 steps are too few
-            camera={
-                "lookat": (1.45, 0.75, 0.42),
-                "distance": 1.25,
-                "azimuth": 180.0,
-                "elevation": -45.0,
-            },
-        ),
-        TaskInfo(
-            "drawer",
-            "pull the drawer open by its handle (at least 12 cm)",
-            "push",
-            _fetch(
-                has_object=False,
-                block_gripper=True,
-                gripper_extra_height=0.15,
-                target_in_the_air=False,
-                initial_qpos=QPOS_REACH,
-            ),
-            drawer=True,
-            goal="fixed",
-            marker_radius=0.001,
-            marker_rgba="0 0 0 0",
-            camera={
-                "lookat": (1.36, 0.75, 0.46),
-                "distance": 0.8,
-                "azimuth": 120.0,  # from the side: the handle and the opening show
-                "elevation": -35.0,
-            },
-        ),
-        TaskInfo(
-            "zone",
-            "push the block into the blue zone drawn on the table (fixed place)",
-            "push",
-            _fetch(
-                has_object=True,
-                block_gripper=True,
-                gripper_extra_height=0.0,
-                target_in_the_air=False,
-                initial_qpos=QPOS_OBJECT,
-            ),
-            goal="fixed",
-            fixed_goal=(1.38, 0.82, 0.4245),
-            pixel_success_only=True,
-            marker_radius=0.06,
-            marker_rgba="0.15 0.35 0.95 1",
-        ),
-        TaskInfo(
-            "zone_random",
-            "push the block into the blue zone drawn on the table (random place)",
-            "push",
-            _fetch(
-                has_object=True,
-                block_gripper=True,
-                gripper_extra_height=0.0,
-                target_in_the_air=False,
-                initial_qpos=QPOS_OBJECT,
-            ),
-            pixel_success_only=True,
-            marker_radius=0.06,
-            marker_rgba="0.15 0.35 0.95 1",
-        ),
-    ]
+def _point(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == 3 and all(_number(x) for x in v)
+
+
+# field -> (check, what it must be)
+_FIELDS: dict[str, tuple[Any, str]] = {
+    "description": (lambda v: isinstance(v, str), "a string"),
+    "scene": (lambda v: v in ("reach", "push", "pick_and_place", "slide"),
+              "one of reach, push, pick_and_place, slide"),
+    "expert": (lambda v: isinstance(v, str) and v.isidentifier(), "an expert's name"),
+    "max_episode_steps": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+                          "a positive integer"),
+    "control_freq": (lambda v: _number(v) and v > 0, "a positive number"),
+    "action_dim": (lambda v: v == 4, "4 (Fetch's x, y, z, gripper)"),
+    "goal": (lambda v: v in ("random", "fixed"), "random or fixed"),
+    "fixed_goal": (_point, "[x, y, z]"),
+    "drawer": (lambda v: isinstance(v, bool), "true or false"),
+    "pixel_success_only": (lambda v: isinstance(v, bool), "true or false"),
+    "marker_radius": (lambda v: _number(v) and v > 0, "a positive number"),
+    "marker_rgba": (lambda v: isinstance(v, str) and len(v.split()) == 4, 'a string "r g b a"'),
+    "fetch": (lambda v: isinstance(v, dict), "a table of MujocoFetchEnv arguments"),
+    "camera": (lambda v: isinstance(v, dict), "a table"),
+}  # fmt: skip
+_FETCH: dict[str, tuple[Any, str]] = {  # the arguments robot_rl itself reads
+    "has_object": (lambda v: isinstance(v, bool), "true or false"),
+    "distance_threshold": (lambda v: _number(v) and v > 0, "a positive number"),
+    "target_offset": (lambda v: _number(v) or _point(v), "a number or [x, y, z]"),
+    "initial_qpos": (lambda v: isinstance(v, dict), "a table of joint positions"),
 }
+_CAMERA: dict[str, tuple[Any, str]] = {
+    "lookat": (_point, "[x, y, z]"),
+    "distance": (lambda v: _number(v) and v > 0, "a positive number"),
+    "azimuth": (_number, "a number (degrees)"),
+    "elevation": (_number, "a number (degrees)"),
+}
+
+
+def _check(path: Path, table: dict[str, Any], schema: dict, prefix: str, exact: bool) -> None:
+    for key, (ok, what) in schema.items():
+        if key not in table:
+            raise UserError(f"{path}: field {prefix + key!r} is missing; it must be {what}")
+        if not ok(table[key]):
+            raise UserError(f"{path}: field {prefix + key!r} = {table[key]!r}: must be {what}")
+    unknown = sorted(set(table) - set(schema)) if exact else []
+    if unknown:
+        raise UserError(
+            f"{path}: field {prefix + unknown[0]!r} is unknown; fields: {', '.join(schema)}"
+        )
+
+
+def load_task(path: Path) -> TaskInfo:
+    """The task in TOML file ``path`` (its name is the file's stem)."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: not valid TOML ({e})") from None
+    _check(path, raw, _FIELDS, "", exact=True)
+    _check(path, raw["fetch"], _FETCH, "fetch.", exact=False)  # the rest goes to Fetch as is
+    _check(path, raw["camera"], _CAMERA, "camera.", exact=True)
+    fetch = dict(raw["fetch"])
+    if isinstance(fetch["target_offset"], list):  # Fetch adds it to the goal: an array
+        fetch["target_offset"] = np.array(fetch["target_offset"], dtype=np.float64)
+    camera = {**raw["camera"], "lookat": tuple(float(x) for x in raw["camera"]["lookat"])}
+    values = {**raw, "fetch": fetch, "camera": camera}
+    values["fixed_goal"] = tuple(float(x) for x in raw["fixed_goal"])
+    for key in ("control_freq", "marker_radius"):
+        values[key] = float(raw[key])
+    assert {f.name for f in fields(TaskInfo)} == {"name", *_FIELDS}  # the schema is complete
+    return TaskInfo(name=path.stem, **values)
+
+
+TASKS: dict[str, TaskInfo] = {p.stem: load_task(p) for p in sorted(TASKS_DIR.glob("*.toml"))}
 
 DRAWER_OPEN = 0.12  # metres the drawer must be pulled out for success
 
