@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robot_rl.agents.checkpoint import load_agent_state
 from robot_rl.errors import UserError
 from robot_rl.progress import progress
 from robot_rl.rewards.pebble import PreferenceUpdateConfig
@@ -148,7 +149,7 @@ def build_agent(cfg: FinetuneConfig, obs_spec, action_spec, device, where: str) 
             f"{_spec_str(info.obs_spec)} does not match {where} "
             f"{_spec_str(obs_spec)}"
         )
-    state = torch.load(info.path / "agent.pt", map_location=device, weights_only=False)
+    state = load_agent_state(info.path / "agent.pt", device)
     agent_cfg = cfg.agent
     if info.agent == cfg.agent_name:
         # Same agent: the network shapes come from the checkpoint (e.g. its LayerNorm critics),

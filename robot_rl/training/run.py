@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robot_rl.agents.checkpoint import load_agent_state
 from robot_rl.training.checkpoint import CKPT_DIR, load_loop_state, save_checkpoint
 from robot_rl.training.common import prepare_run_dir
 from robot_rl.training.device import resolve_device, seed_everything
@@ -82,9 +83,7 @@ class Checkpointer:
         written twice."""
         if not (self.path / "agent.pt").exists():
             return None
-        self.agent.load_state_dict(
-            torch.load(self.path / "agent.pt", map_location=device, weights_only=False)
-        )
+        self.agent.load_state_dict(load_agent_state(self.path / "agent.pt", device))
         state = load_loop_state(self.path) or {}
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
         logger.truncate_after(int(state.get("step", 0)))
