@@ -15,7 +15,7 @@ import torch
 
 from robot_rl.errors import UserError
 from robot_rl.progress import progress
-from robot_rl.rewards.pebble import PreferenceUpdateConfig
+from robot_rl.rewards.updates import ClassifierUpdateConfig, PreferenceUpdateConfig
 from robot_rl.training.checkpoint import (
     CKPT_DIR,
     load_loop_state,
@@ -37,16 +37,6 @@ from robot_rl.training.logger import Logger, LoggerConfig
 from robot_rl.training.rewards import OnlineReward
 from robot_rl.training.timing import Stopwatch
 from robot_rl.types import ActionSpec
-
-
-@dataclass
-class ClassifierUpdateConfig:
-    """VICE/RAQ: keep training a goal classifier with policy-visited states as negatives."""
-
-    every: int = 0  # env steps between classifier updates; 0 = frozen classifier
-    steps: int = 50  # classifier gradient steps per update
-    max_queries: int = 0  # RAQ: total queries to the (synthetic) labeller; 0 = none
-    queries_per_update: int = 1
 
 
 @dataclass
