@@ -138,12 +138,14 @@ def _jsonable(x: Any) -> Any:
 
 def run_pipeline(cfg: PipelineConfig) -> Path:
     from robot_rl.agents import config_with
+    from robot_rl.rewards.kinds import REWARD_KINDS
     from robot_rl.training.evaluate import EvalConfig
     from robot_rl.training.offline import PretrainConfig, pretrain
     from robot_rl.training.online import ClassifierUpdateConfig, FinetuneConfig, finetune
 
-    if cfg.reward not in ("classifier", "preference", "env"):
-        raise UserError(f"reward={cfg.reward!r}: must be classifier, preference or env")
+    if cfg.reward not in (*REWARD_KINDS, "env"):
+        raise UserError(f"reward={cfg.reward!r}: must be {', '.join(REWARD_KINDS)} or env")
+    kind = REWARD_KINDS.get(cfg.reward)  # None: the simulator's reward
     if cfg.labeller not in ("synthetic", "web"):
         raise UserError(f"labeller={cfg.labeller!r}: must be synthetic or web")
     _method_settings(cfg)  # a bad finetune_method fails now, not after the first stages
@@ -175,8 +177,8 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     )
 
     reward_key, reward_ckpt, deps = "reward.env", None, ["collect"]
-    if cfg.reward != "env":
-        mode = "goals" if cfg.reward == "classifier" else "preferences"
+    if kind is not None:
+        mode = kind.label_mode
         st.run(
             "label",
             {
@@ -207,7 +209,8 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         reward_key = st.run("relabel", {}, ["train_reward"], relabel_stage)
         deps = ["relabel"]
 
-    bias = cfg.preference_reward_bias if cfg.reward == "preference" else 0.0
+    bias = cfg.preference_reward_bias if kind is not None and kind.up_to_constant else 0.0
+    terminate_on_reward = kind is not None and kind.terminates_episodes
     pre_dir = root / f"pretrain-{cfg.pretrain_agent}"
     pcfg = PretrainConfig(
         dataset=str(data),
@@ -217,7 +220,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         obs=cfg.agent_obs,
         steps=cfg.pretrain_steps,
         reward_bias=bias,
-        terminate_on_reward=cfg.reward == "classifier",
+        terminate_on_reward=terminate_on_reward,
         seed=cfg.seed,
         device=cfg.device,
         out=str(pre_dir),
@@ -243,7 +246,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         dataset=str(data) if method["offline_ratio"] > 0 else None,
         reward_key=reward_key,
         reward_bias=bias,
-        terminate_on_reward=cfg.reward == "classifier",
+        terminate_on_reward=terminate_on_reward,
         reward=str(reward_ckpt) if reward_ckpt else "env",
         offline_ratio=method["offline_ratio"],
         warmup_steps=method["warmup_steps"],
@@ -362,18 +365,15 @@ def _label(cfg: PipelineConfig, data: Path, mode: str) -> Any:
 
 def _train_reward(cfg: PipelineConfig, data: Path, out: Path) -> dict[str, float]:
     from robot_rl.data import Dataset
-    from robot_rl.rewards.classifier import ClassifierConfig
-    from robot_rl.rewards.train import default_preference_config, train_reward
+    from robot_rl.rewards.kinds import REWARD_KINDS
+    from robot_rl.rewards.train import train_reward
     from robot_rl.training.device import resolve_device
 
-    # Binary reward 1[p > threshold], like the simulator's sparse one (SERL). A probability
-    # reward is positive on every step, so with termination at success an agent learns to
-    # avoid finishing (measured: 0.85 -> 0.0 success within 1k fine-tuning steps).
-    sub = (
-        ClassifierConfig(steps=cfg.classifier_steps, reward_type="binary")
-        if cfg.reward == "classifier"
-        else default_preference_config(Dataset(data).meta.obs_spec, steps=cfg.classifier_steps)
-    )
+    # The kind's default config with a 0/1 reward where it has one, like the simulator's sparse
+    # reward (the data is collected with pixels, so a classifier looks at them).
+    kind = REWARD_KINDS[cfg.reward]
+    spec = Dataset(data).meta.obs_spec
+    sub = kind.default_config(spec, steps=cfg.classifier_steps, **kind.sparse_fields)
     return train_reward(
         cfg.reward,
         data,

@@ -23,10 +23,12 @@ class TrainRewardConfig:
 
 
 def run(cfg: TrainRewardConfig) -> dict:
+    from robot_rl.rewards.kinds import REWARD_KINDS
     from robot_rl.rewards.train import train_reward
     from robot_rl.training.device import resolve_device
 
-    sub = cfg.classifier if cfg.kind == "classifier" else cfg.preference
+    # The kind's model config is the field named after it; an unknown kind fails in train_reward.
+    sub = getattr(cfg, cfg.kind) if cfg.kind in REWARD_KINDS else None
     device = str(resolve_device(cfg.device))
     metrics = train_reward(
         cfg.kind, cfg.dataset, cfg.out, sub, seed=cfg.seed, progress=cfg.progress, device=device

@@ -20,42 +20,27 @@ from typing import Any
 import torch
 
 from robot_rl.errors import UserError
-from robot_rl.rewards.classifier import ClassifierConfig, GoalClassifier
-from robot_rl.rewards.preference import PreferenceConfig, PreferenceModel
+from robot_rl.rewards.kinds import REWARD_KINDS, RewardKind, Scorer
+from robot_rl.rewards.kinds.classifier import ClassifierReward
+from robot_rl.rewards.kinds.preference import PreferenceReward
 from robot_rl.types import ObsSpec, obs_spec_from_json, obs_spec_to_json
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.pt"
-KINDS = ("classifier", "preference")
+KINDS = tuple(REWARD_KINDS)
 SCHEMA_VERSION = 1
 
-
-class ClassifierReward:
-    """A goal classifier as a reward: scores ``next_obs`` (the state the transition reached)."""
-
-    def __init__(self, model: GoalClassifier, name: str = "classifier"):
-        self.model, self.name = model.eval(), name
-        self.obs_keys: tuple[str, ...] = model.obs_keys
-
-    @torch.no_grad()
-    def reward(
-        self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
-    ) -> torch.Tensor:
-        return self.model.score(next_obs).float()
-
-
-class PreferenceReward:
-    """A preference ensemble as a reward: the ensemble-mean r(s, a) of the transition."""
-
-    def __init__(self, model: PreferenceModel, name: str = "preference"):
-        self.model, self.name = model.eval(), name
-        self.obs_keys: tuple[str, ...] = model.obs_keys
-
-    @torch.no_grad()
-    def reward(
-        self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
-    ) -> torch.Tensor:
-        return self.model.reward(obs, action.float()).float()
+# The RewardModel wrappers live with their kinds; imported from here by tests and scripts.
+__all__ = [
+    "KINDS",
+    "ClassifierReward",
+    "PreferenceReward",
+    "load_reward",
+    "load_reward_config",
+    "load_reward_model",
+    "read_reward_config",
+    "save_reward",
+]
 
 
 def _config_from_json(cls: type, d: Any, source: str) -> Any:
@@ -72,8 +57,8 @@ def _config_from_json(cls: type, d: Any, source: str) -> Any:
 def save_reward(
     out_dir: str | Path,
     kind: str,
-    model: GoalClassifier | PreferenceModel,
-    cfg: ClassifierConfig | PreferenceConfig,
+    model: torch.nn.Module,
+    cfg: Any,
     action_dim: int,
     metrics: dict[str, float] | None = None,
     provenance: dict[str, Any] | None = None,
@@ -86,10 +71,10 @@ def save_reward(
         "schema_version": SCHEMA_VERSION,
         "kind": kind,
         "config": dataclasses.asdict(cfg),
-        "obs_spec": obs_spec_to_json(model.obs_spec),
-        "obs_keys": list(model.obs_keys),
+        "obs_spec": obs_spec_to_json(model.obs_spec),  # type: ignore[arg-type]
+        "obs_keys": list(model.obs_keys),  # type: ignore[arg-type]
         "action_dim": int(action_dim),
-        "threshold": float(model.threshold) if isinstance(model, GoalClassifier) else None,
+        "threshold": REWARD_KINDS[kind].threshold(model),
         "metrics": {k: (v if v == v else None) for k, v in (metrics or {}).items()},  # NaN->null
         "provenance": provenance or {},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -140,33 +125,39 @@ def read_reward_config(ckpt_dir: str | Path) -> dict[str, Any]:
     return doc
 
 
-def load_reward_config(ckpt_dir: str | Path) -> ClassifierConfig | PreferenceConfig:
+def load_reward_config(ckpt_dir: str | Path) -> Any:
     """The typed model config stored in a checkpoint's config.json."""
     doc = read_reward_config(ckpt_dir)
-    cls = ClassifierConfig if doc["kind"] == "classifier" else PreferenceConfig
+    cls = REWARD_KINDS[doc["kind"]].config
     return _config_from_json(cls, doc["config"], str(Path(ckpt_dir) / CONFIG_FILE))
 
 
 def load_reward(
     ckpt_dir: str | Path, expect_kind: str | None = None, device: str | torch.device = "cpu"
-) -> ClassifierReward | PreferenceReward:
+) -> Scorer:
     """Rebuild the reward model of a checkpoint directory from the directory alone."""
+    kind, model = load_reward_model(ckpt_dir, expect_kind, device)
+    return kind.scorer(model, Path(ckpt_dir).name)
+
+
+def load_reward_model(
+    ckpt_dir: str | Path, expect_kind: str | None = None, device: str | torch.device = "cpu"
+) -> tuple[RewardKind, torch.nn.Module]:
+    """The kind and the bare model (a torch module) of a checkpoint directory."""
     d = Path(ckpt_dir)
     doc = read_reward_config(d)
-    kind = doc["kind"]
-    if expect_kind is not None and kind != expect_kind:
-        raise UserError(f"{d / CONFIG_FILE}: field 'kind' is {kind!r}, expected {expect_kind!r}")
+    kind = REWARD_KINDS[doc["kind"]]
+    if expect_kind is not None and kind.name != expect_kind:
+        raise UserError(
+            f"{d / CONFIG_FILE}: field 'kind' is {kind.name!r}, expected {expect_kind!r}"
+        )
     source = str(d / CONFIG_FILE)
     try:
         spec: ObsSpec = obs_spec_from_json(doc["obs_spec"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise UserError(f"{source}: field 'obs_spec' is malformed ({e})") from None
-    model: GoalClassifier | PreferenceModel
-    if kind == "classifier":
-        model = GoalClassifier(spec, _config_from_json(ClassifierConfig, doc["config"], source))
-    else:
-        cfg = _config_from_json(PreferenceConfig, doc["config"], source)
-        model = PreferenceModel(spec, int(doc["action_dim"]), cfg)
+    model_cfg = _config_from_json(kind.config, doc["config"], source)
+    model = kind.build(spec, doc["action_dim"], model_cfg)
     weights = d / MODEL_FILE
     if not weights.exists():
         raise UserError(f"{weights}: file not found")
@@ -176,5 +167,4 @@ def load_reward(
     except Exception as e:  # truncated file, or weights that do not fit the config
         raise UserError(f"{weights}: cannot load ({type(e).__name__}: {e})") from None
     model.to(device)
-    name = d.name
-    return ClassifierReward(model, name) if kind == "classifier" else PreferenceReward(model, name)  # type: ignore[arg-type]
+    return kind, model

@@ -6,37 +6,15 @@ far, and let the loop relabel its replay buffers with the updated model."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from robot_rl.errors import UserError
 from robot_rl.rewards.preference import PreferenceConfig, PreferenceModel, train_preference
-from robot_rl.rewards.query import METHODS, QueryBudget, choose_pairs
+from robot_rl.rewards.query import QueryBudget, choose_pairs
 from robot_rl.rewards.segments import EpisodeMemory, SegmentPairs, Segments, load_segments
 from robot_rl.rewards.teachers import Teacher, label_pairs, teacher_config
-
-
-@dataclass
-class PreferenceUpdateConfig:
-    """Online querying during fine-tuning (needs reward=<preference model checkpoint>)."""
-
-    every: int = 0  # env steps between query rounds; 0 = the preference model stays frozen
-    queries_per_update: int = 20  # pairs asked per round
-    max_queries: int = 200  # total budget over the run
-    method: str = "disagreement"  # uniform | disagreement | entropy
-    teacher: str = "oracle"  # B-Pref teacher: oracle noisy mistake skip equal myopic
-    steps: int = 200  # gradient steps of each retraining (continues from the current weights)
-    window: int = 100  # recent online episodes that query segments are drawn from
-
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise UserError(f"preference.method={self.method!r}: choose one of {METHODS}")
-        teacher_config(self.teacher)  # UserError naming the choices
-        for name in ("queries_per_update", "max_queries", "steps", "window"):
-            if getattr(self, name) < (1 if name == "window" else 0):
-                raise UserError(f"preference.{name}={getattr(self, name)}: out of range")
+from robot_rl.rewards.updates import PreferenceUpdateConfig
 
 
 def concat_pairs(a: SegmentPairs | None, b: SegmentPairs) -> SegmentPairs:

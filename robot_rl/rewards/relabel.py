@@ -39,7 +39,7 @@ def relabel_dataset(
     rm = load_reward(reward_ckpt_dir, device=device)
     spec = ds.meta.obs_spec
     for k in rm.obs_keys:
-        want = rm.model.obs_spec[k]
+        want = rm.obs_spec[k]
         if k not in spec:
             raise UserError(
                 f"{Path(reward_ckpt_dir) / 'config.json'}: the reward needs observation key {k!r}, "

@@ -16,7 +16,7 @@ import torch
 from robot_rl.agents.checkpoint import load_agent_state
 from robot_rl.errors import UserError
 from robot_rl.progress import progress
-from robot_rl.rewards.pebble import PreferenceUpdateConfig
+from robot_rl.rewards.updates import ClassifierUpdateConfig, PreferenceUpdateConfig
 from robot_rl.training.checkpoint import CheckpointInfo, read_checkpoint_info
 from robot_rl.training.common import (
     OBS_MODES,
@@ -32,16 +32,6 @@ from robot_rl.training.rewards import OnlineReward
 from robot_rl.training.run import Checkpointer, Evaluator, RunSpec, open_run
 from robot_rl.training.timing import Stopwatch
 from robot_rl.types import ActionSpec, ObsSpec
-
-
-@dataclass
-class ClassifierUpdateConfig:
-    """VICE/RAQ: keep training a goal classifier with policy-visited states as negatives."""
-
-    every: int = 0  # env steps between classifier updates; 0 = frozen classifier
-    steps: int = 50  # classifier gradient steps per update
-    max_queries: int = 0  # RAQ: total queries to the (synthetic) labeller; 0 = none
-    queries_per_update: int = 1
 
 
 @dataclass

@@ -10,10 +10,14 @@ stored transitions are relabelled with the new model.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from robot_rl.rewards.kinds import OnlineUpdater, Scorer
 
 ENV_COLUMN = "reward.env"
 
@@ -23,27 +27,25 @@ class OnlineReward:
 
     def __init__(
         self,
-        model: Any = None,
+        model: Scorer | None = None,
         column: str = ENV_COLUMN,
-        updater: Any = None,
+        updater: OnlineUpdater | None = None,
         cfg: Any = None,
         device: torch.device | None = None,
     ):
         self.model = model
         self.column = column
         self.updater = updater
-        self.cfg = cfg
+        self.cfg = cfg  # the kind's update config (``every`` env steps)
         self.device = device
         self.obs_keys: tuple[str, ...] = tuple(model.obs_keys) if model is not None else ()
-        self.is_classifier = model is not None and hasattr(model.model, "threshold")
         self.last_metrics: dict[str, Any] = {}
         self._last_update = 0
-        self._candidates: list[dict[str, np.ndarray]] = []  # visited frames since last update
 
     @property
     def image_size(self) -> int | None:
         """Pixel size the model was trained on, if it looks at images."""
-        spec = self.model.model.obs_spec if self.model is not None else {}
+        spec = self.model.obs_spec if self.model is not None else {}
         return int(spec["pixels"].shape[0]) if "pixels" in spec else None
 
     @property
@@ -54,30 +56,19 @@ class OnlineReward:
     def build(cfg: Any, device: torch.device) -> OnlineReward:
         if cfg.reward == "env":
             return OnlineReward()
-        from robot_rl.rewards.model_io import load_reward
+        from robot_rl.rewards.kinds import REWARD_KINDS
+        from robot_rl.rewards.model_io import load_reward_model
         from robot_rl.rewards.relabel import default_column_name
 
-        model = load_reward(cfg.reward, device=device)
+        kind, module = load_reward_model(cfg.reward, device=device)
+        model = kind.scorer(module, Path(cfg.reward).name)
         column = f"reward.{default_column_name(cfg.reward)}"
-        if cfg.classifier.every > 0:
-            from robot_rl.rewards.classifier import ClassifierUpdater, GoalClassifier
-            from robot_rl.rewards.train import goal_frames
-
-            doc, ccfg = _updatable(cfg.reward, "classifier", "classifier.every > 0")
-            assert isinstance(model.model, GoalClassifier)  # _updatable checked the kind
-            pos, neg = goal_frames(doc["provenance"]["dataset"], model.obs_keys)
-            model.model.train()
-            classifier_updater = ClassifierUpdater(model.model, ccfg, pos, neg, seed=cfg.seed)
-            return OnlineReward(model, column, classifier_updater, cfg.classifier, device)
-        if cfg.preference.every > 0:
-            from robot_rl.rewards.pebble import PreferenceUpdater
-            from robot_rl.rewards.preference import PreferenceModel
-
-            _, pcfg = _updatable(cfg.reward, "preference", "preference.every > 0")
-            assert isinstance(model.model, PreferenceModel)  # _updatable checked the kind
-            model.model.train()
-            pref_updater = PreferenceUpdater(model.model, pcfg, cfg.preference, seed=cfg.seed)
-            return OnlineReward(model, column, pref_updater, cfg.preference, device)
+        for name in REWARD_KINDS:
+            update_cfg = getattr(cfg, name)  # FinetuneConfig: one update config per kind
+            if update_cfg.every > 0:
+                doc, model_cfg = _updatable(cfg.reward, name, f"{name}.every > 0")
+                updater = kind.online(module, model_cfg, doc, update_cfg, cfg.seed)
+                return OnlineReward(model, column, updater, update_cfg, device)
         return OnlineReward(model, column)
 
     def _tensors(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -90,59 +81,29 @@ class OnlineReward:
         """Reward of one transition and whether it ends the episode."""
         if self.model is None:
             return env_reward, terminated
-        was_training = self.model.model.training
-        self.model.model.eval()
         o, n = self._tensors(obs), self._tensors(next_obs)
         a = torch.as_tensor(np.asarray(action, np.float32)[None], device=self.device)
-        done = False
-        if self.is_classifier:  # one forward pass: the reward and the classifier's own success
-            r_t, success = self.model.model.score_and_success(n)
-            r, done = float(r_t[0]), bool(success[0])
-        else:
-            r = float(self.model.reward(o, a, n)[0])
-        self.model.model.train(was_training)
-        return r, done
+        r, done = self.model.reward_and_done(o, a, n)
+        return float(r[0]), bool(done[0])
 
     def observe_episode(self, episode: Any) -> None:
-        """Policy-visited states become classifier negatives (VICE) and RAQ candidates; or the
-        episode joins the ones preference queries are drawn from (PEBBLE)."""
-        if self.updater is None:
-            return
-        if not self.is_classifier:
-            self.updater.add_episode(episode)
-            return
-        visited = {k: episode.obs[k][1:] for k in self.obs_keys}
-        self.updater.add_negatives(visited)
-        self._candidates.append({**visited, "success": np.asarray(episode.success, bool)})
+        """The policy's episode, for a reward model that keeps learning (e.g. VICE negatives,
+        RAQ candidates, PEBBLE query segments)."""
+        if self.updater is not None:
+            self.updater.observe_episode(episode)
 
     def maybe_update(self, step: int, buffers: list[Any]) -> bool:
-        """Every ``cfg.every`` env steps: RAQ queries, classifier steps, relabel the buffers."""
+        """Every ``cfg.every`` env steps: update the model and, if it changed, relabel the
+        buffers with it (stored rewards follow the updated model)."""
         if self.updater is None or step - self._last_update < self.cfg.every:
             return False
         self._last_update = step
-        metrics: dict[str, Any] = {}
-        if not self.is_classifier:  # PEBBLE: query, retrain, relabel
-            retrained, metrics = self.updater.update()
-            if not retrained:  # budget spent, or nothing answered yet: the model did not change
-                return False
-            self.model.model.eval()
-            for buf in buffers:
-                buf.relabel(self.model.reward)
-            self.last_metrics = metrics
-            return True
-        if self.cfg.max_queries > 0 and self._candidates:
-            cands = {
-                k: np.concatenate([c[k] for c in self._candidates]) for k in self._candidates[0]
-            }
-            self.updater.cfg.query_budget = self.cfg.max_queries
-            q = self.updater.query(cands, lambda c: c["success"], self.cfg.queries_per_update)
-            metrics["classifier/queries"] = float(self.updater.queries_used)
-            metrics["classifier/query_positive"] = float(q["positive"])
-        self._candidates.clear()
-        metrics.update(self.updater.update(self.cfg.steps))
-        self.model.model.eval()
+        metrics = self.updater.update()
+        if metrics is None:
+            return False
+        assert self.model is not None  # an updater comes with a model
         for buf in buffers:
-            buf.relabel(self.model.reward)  # stored rewards follow the updated classifier
+            buf.relabel(self.model.reward)
         self.last_metrics = metrics
         return True
 

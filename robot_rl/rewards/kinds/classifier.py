@@ -1,0 +1,237 @@
+"""The goal-classifier reward kind (VICE/RAQ, SERL): labelled goal frames -> a success detector
+whose reward scores the state a transition reached and whose firing ends the episode."""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robot_rl.data import Dataset
+from robot_rl.data.labels import GOALS_FILE, LabelStore
+from robot_rl.errors import UserError
+from robot_rl.rewards.classifier import (
+    ClassifierConfig,
+    ClassifierUpdater,
+    GoalClassifier,
+    ObsArrays,
+    train_classifier,
+)
+from robot_rl.rewards.teachers import SuccessLabeller, label_goal_frames
+from robot_rl.rewards.updates import ClassifierUpdateConfig
+from robot_rl.types import ObsSpec, is_image_key
+
+
+# ------------------------------------------------------------------------------ goal labels
+def read_goal_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """An imported goal image as uint8 RGB of ``shape``; other sizes are resized with a warning."""
+    import cv2  # heavy import, only needed when images were imported
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise UserError(f"{path}: cannot read the image (missing file or not a PNG/JPG)")
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    if channels != shape[2]:
+        raise UserError(f"{path}: image has {channels} channel(s), expected {shape[2]} (RGB)")
+    if img.dtype != np.uint8:
+        raise UserError(f"{path}: image is {img.dtype}, expected 8-bit")
+    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if img.shape[:2] != tuple(shape[:2]):
+        warnings.warn(
+            f"{path}: image is {img.shape[1]}x{img.shape[0]}, resized to {shape[1]}x{shape[0]} "
+            "to match the dataset's camera",
+            stacklevel=2,
+        )
+        img = cv2.resize(img, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def goal_frames(dataset_root: str | Path, keys: tuple[str, ...]) -> tuple[ObsArrays, ObsArrays]:
+    """(positives, negatives) frames of ``keys`` from labelled frames and imported goal images."""
+    ds = Dataset(dataset_root)
+    store = LabelStore(ds.root)
+    goals = store.root / GOALS_FILE
+    spec: ObsSpec = ds.meta.obs_spec
+    frames: dict[int, list[list[np.ndarray]]] = {0: [], 1: []}  # label -> per-key frame lists
+    by_episode = defaultdict(list)
+    for lab in store.frame_labels():
+        by_episode[lab.episode].append(lab)
+    ids = set(ds.episode_ids)
+    for ep_id in sorted(by_episode):
+        if ep_id not in ids:
+            raise UserError(f"{goals}: a label refers to episode {ep_id}, not in {ds.root}")
+        ep = ds.load(ep_id)
+        for lab in by_episode[ep_id]:
+            if not 0 <= lab.frame <= ep.length:
+                raise UserError(
+                    f"{goals}: episode {ep_id} frame {lab.frame} is outside 0..{ep.length}"
+                )
+            frames[lab.label].append([ep.obs[k][lab.frame] for k in keys])
+    images = store.image_labels()
+    if images:
+        if len(keys) != 1 or not is_image_key(keys[0]):
+            raise UserError(
+                f"{goals}: imported goal images carry pixels only; the classifier also uses "
+                f"{[k for k in keys if not is_image_key(k)]} (set use_proprio=false, state_keys=[])"
+            )
+        for im in images:
+            img = read_goal_image(store.root / im.file, spec[keys[0]].shape)
+            frames[im.label].append([img])
+
+    def stack(rows: list[list[np.ndarray]]) -> ObsArrays:
+        if not rows:
+            return {k: np.zeros((0, *spec[k].shape), np.dtype(spec[k].dtype)) for k in keys}
+        return {k: np.stack([r[i] for r in rows]) for i, k in enumerate(keys)}
+
+    return stack(frames[1]), stack(frames[0])
+
+
+def synthetic_goal_labels(
+    dataset_root: str | Path, n_pos: int = 200, n_neg: int = 600, noise: float = 0.0, seed: int = 0
+) -> dict[str, int]:
+    """Goal labels from the simulator's success flag (HIL-SERL: ~200 positives, 3x negatives)."""
+    pos, neg = label_goal_frames(dataset_root, SuccessLabeller(noise, seed), n_pos, n_neg, seed)
+    return {"positive": pos, "negative": neg}
+
+
+# ------------------------------------------------------------------------------ the kind
+class ClassifierReward:
+    """A goal classifier as a reward: scores ``next_obs`` (the state the transition reached)."""
+
+    def __init__(self, model: GoalClassifier, name: str = "classifier"):
+        self.model, self.name = model.eval(), name
+        self.obs_keys: tuple[str, ...] = model.obs_keys
+
+    @property
+    def obs_spec(self) -> ObsSpec:
+        return self.model.obs_spec
+
+    @torch.no_grad()
+    def reward(
+        self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        return self.model.score(next_obs).float()
+
+    @torch.no_grad()
+    def reward_and_done(
+        self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass: the reward and the classifier's own success."""
+        was_training = self.model.training
+        self.model.eval()
+        out = self.model.score_and_success(next_obs)
+        self.model.train(was_training)
+        return out
+
+
+class ClassifierOnline:
+    """Policy-visited states become negatives (VICE); every update first asks the labeller about
+    the highest-scoring visited states (RAQ; in simulation it reads the success flag)."""
+
+    def __init__(self, updater: ClassifierUpdater, cfg: ClassifierUpdateConfig):
+        self.updater, self.cfg = updater, cfg
+        self._candidates: list[dict[str, np.ndarray]] = []  # visited frames since last update
+
+    def observe_episode(self, episode: Any) -> None:
+        visited = {k: episode.obs[k][1:] for k in self.updater.model.obs_keys}
+        self.updater.add_negatives(visited)
+        self._candidates.append({**visited, "success": np.asarray(episode.success, bool)})
+
+    def update(self) -> dict[str, Any] | None:
+        metrics: dict[str, Any] = {}
+        if self.cfg.max_queries > 0 and self._candidates:
+            cands = {
+                k: np.concatenate([c[k] for c in self._candidates]) for k in self._candidates[0]
+            }
+            self.updater.cfg.query_budget = self.cfg.max_queries
+            q = self.updater.query(cands, lambda c: c["success"], self.cfg.queries_per_update)
+            metrics["classifier/queries"] = float(self.updater.queries_used)
+            metrics["classifier/query_positive"] = float(q["positive"])
+        self._candidates.clear()
+        metrics.update(self.updater.update(self.cfg.steps))
+        self.updater.model.eval()
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.updater.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updater.load_state_dict(state)
+
+
+class ClassifierKind:
+    name = "classifier"
+    config: type = ClassifierConfig
+    label_mode = "goals"
+    terminates_episodes = True
+    up_to_constant = False
+    # Binary reward 1[p > threshold], like the simulator's sparse one (SERL). A probability
+    # reward is positive on every step, so with termination at success an agent learns to
+    # avoid finishing (measured: 0.85 -> 0.0 success within 1k fine-tuning steps).
+    sparse_fields: dict[str, Any] = {"reward_type": "binary"}
+
+    def build(self, obs_spec: ObsSpec, action_dim: int, cfg: Any) -> GoalClassifier:
+        return GoalClassifier(obs_spec, cfg)
+
+    def scorer(self, model: Any, name: str) -> ClassifierReward:
+        return ClassifierReward(model, name)
+
+    def threshold(self, model: Any) -> float | None:
+        return float(model.threshold)
+
+    def default_config(self, obs_spec: ObsSpec, **fields: Any) -> ClassifierConfig:
+        """Pixels if the dataset has them, else a state-based success detector."""
+        if any(is_image_key(k) for k in obs_spec):
+            return ClassifierConfig(**fields)
+        return ClassifierConfig(
+            **{"image_keys": (), "state_keys": tuple(sorted(obs_spec)), "augment": False, **fields}
+        )
+
+    def train(
+        self, ds: Dataset, cfg: Any, seed: int, progress: bool, device: str
+    ) -> tuple[GoalClassifier, ClassifierConfig, dict[str, float], dict[str, Any]]:
+        store, spec = LabelStore(ds.root), ds.meta.obs_spec
+        ccfg = cfg if cfg is not None else self.default_config(spec)
+        if not isinstance(ccfg, ClassifierConfig):
+            raise UserError("train_reward: kind 'classifier' needs a ClassifierConfig")
+        ccfg.validate()
+        missing = [k for k in ccfg.obs_keys() if k not in spec]
+        if missing:
+            raise UserError(
+                f"{ds.root / 'meta.json'}: no observation key(s) {missing} for the "
+                f"classifier (the dataset has {sorted(spec)})"
+            )
+        pos, neg = goal_frames(ds.root, ccfg.obs_keys())
+        n_pos, n_neg = len(next(iter(pos.values()))), len(next(iter(neg.values())))
+        if n_pos == 0:
+            raise UserError(
+                f"{store.root / GOALS_FILE}: no positive goal labels; label success "
+                "frames, import goal images, or run synthetic labelling first"
+            )
+        if n_neg == 0:
+            raise UserError(f"{store.root / GOALS_FILE}: no negative labels (label 0)")
+        model, metrics = train_classifier(
+            ccfg, pos, neg, seed=seed, progress=progress, device=device
+        )
+        return model, ccfg, metrics, {"positives": n_pos, "negatives": n_neg}
+
+    def synthetic_labels(self, dataset_root: str | Path, seed: int, **kwargs: Any) -> dict:
+        return synthetic_goal_labels(dataset_root, seed=seed, **kwargs)
+
+    def online(
+        self,
+        model: Any,
+        model_cfg: Any,
+        doc: dict[str, Any],
+        update_cfg: ClassifierUpdateConfig,
+        seed: int,
+    ) -> ClassifierOnline:
+        pos, neg = goal_frames(doc["provenance"]["dataset"], model.obs_keys)
+        model.train()
+        return ClassifierOnline(
+            ClassifierUpdater(model, model_cfg, pos, neg, seed=seed), update_cfg
+        )

@@ -1,0 +1,200 @@
+"""The preference reward kind (PEBBLE/B-Pref): answered segment pairs -> a Bradley-Terry reward
+ensemble scoring (state, action); it never ends an episode, and rewards are fixed only up to a
+constant."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robot_rl.data import Dataset
+from robot_rl.data.labels import PREFS_FILE, LabelStore
+from robot_rl.errors import UserError
+from robot_rl.rewards.pebble import PreferenceUpdater
+from robot_rl.rewards.preference import PreferenceConfig, PreferenceModel, train_preference
+from robot_rl.rewards.query import QueryBudget, choose_pairs
+from robot_rl.rewards.segments import EpisodeCache, SegmentPairs, load_segments, sample_segments
+from robot_rl.rewards.teachers import (
+    RewardsFn,
+    Teacher,
+    dense_step_rewards,
+    label_pairs,
+    teacher_config,
+)
+from robot_rl.rewards.updates import PreferenceUpdateConfig
+from robot_rl.types import ObsSpec
+
+
+# ------------------------------------------------------------------------------ preference labels
+def preference_pairs(
+    dataset_root: str | Path, cfg: PreferenceConfig, cache: EpisodeCache | None = None
+) -> SegmentPairs:
+    """Answered preference pairs from labels/preferences.json as padded segment arrays."""
+    cache = cache or EpisodeCache(dataset_root)
+    answered = [p for p in LabelStore(cache.dataset.root).preferences() if p.preference is not None]
+    keys = tuple(cfg.obs_keys)
+    a = load_segments(cache, [p.a for p in answered], keys, cfg.segment_length)
+    b = load_segments(cache, [p.b for p in answered], keys, cfg.segment_length)
+    return SegmentPairs(a, b, np.array([p.preference for p in answered], np.float32))
+
+
+def default_preference_config(spec: ObsSpec, **fields: Any) -> PreferenceConfig:
+    """PreferenceConfig on state if the dataset has it (cheap, as in B-Pref), else on every
+    observation key; ``fields`` override the rest."""
+    keys = ("state",) if "state" in spec else tuple(sorted(spec))
+    return PreferenceConfig(**{"obs_keys": keys, **fields})
+
+
+def synthetic_preferences(
+    dataset_root: str | Path,
+    n_queries: int = 200,
+    teacher: str = "oracle",
+    method: str = "uniform",
+    rounds: int = 4,
+    cfg: PreferenceConfig | None = None,
+    seed: int = 0,
+    rewards_fn: RewardsFn = dense_step_rewards,
+) -> dict[str, Any]:
+    """Preference labels from a B-Pref teacher, asked in ``rounds`` (active methods retrain the
+    ensemble between rounds to pick the next queries); written to labels/preferences.json."""
+    cache = EpisodeCache(dataset_root)
+    spec = cache.dataset.meta.obs_spec
+    cfg = cfg or default_preference_config(spec)
+    rng = np.random.default_rng(seed)
+    sample = sample_segments(cache, 200, cfg.segment_length, rng)
+    returns = np.array([float(np.sum(rewards_fn(cache[s.episode], s))) for s in sample])
+    tcfg = teacher_config(teacher, returns)
+    t = Teacher(tcfg, seed)
+    store = LabelStore(cache.dataset.root)
+    budget = QueryBudget(n_queries)
+    per_round = -(-n_queries // max(1, rounds))
+    model: PreferenceModel | None = None
+    asked = answered = 0
+    while budget.remaining > 0:
+        pairs = choose_pairs(
+            cache, per_round, cfg.segment_length, rng, method, model, budget=budget
+        )
+        labelled = label_pairs(cache, pairs, t, rewards_fn, by=f"teacher:{teacher}")
+        store.add_preferences(labelled)
+        asked += len(labelled)
+        answered += sum(p.preference is not None for p in labelled)
+        if method != "uniform" and budget.remaining > 0 and answered > 0:
+            model, _ = train_preference(
+                cfg,
+                preference_pairs(dataset_root, cfg, cache),
+                spec,
+                cache.dataset.meta.action_spec.dim,
+                seed=seed,
+            )
+    return {"asked": asked, "answered": answered, "teacher": dataclasses.asdict(tcfg)}
+
+
+# ------------------------------------------------------------------------------ the kind
+class PreferenceReward:
+    """A preference ensemble as a reward: the ensemble-mean r(s, a) of the transition."""
+
+    def __init__(self, model: PreferenceModel, name: str = "preference"):
+        self.model, self.name = model.eval(), name
+        self.obs_keys: tuple[str, ...] = model.obs_keys
+
+    @property
+    def obs_spec(self) -> ObsSpec:
+        return self.model.obs_spec
+
+    @torch.no_grad()
+    def reward(
+        self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        return self.model.reward(obs, action.float()).float()
+
+    @torch.no_grad()
+    def reward_and_done(
+        self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reward; a preference model never ends an episode."""
+        was_training = self.model.training
+        self.model.eval()
+        r = self.reward(obs, action, next_obs)
+        self.model.train(was_training)
+        return r, torch.zeros(r.shape, dtype=torch.bool, device=r.device)
+
+
+class PreferenceOnline:
+    """PEBBLE: the policy's episodes are where queries come from; each update asks the teacher
+    and retrains the ensemble on every answer so far."""
+
+    def __init__(self, updater: PreferenceUpdater):
+        self.updater = updater
+
+    def observe_episode(self, episode: Any) -> None:
+        self.updater.add_episode(episode)
+
+    def update(self) -> dict[str, Any] | None:
+        retrained, metrics = self.updater.update()
+        if not retrained:  # budget spent, or nothing answered yet: the model did not change
+            return None
+        self.updater.model.eval()
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.updater.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updater.load_state_dict(state)
+
+
+class PreferenceKind:
+    name = "preference"
+    config: type = PreferenceConfig
+    label_mode = "preferences"
+    terminates_episodes = False
+    up_to_constant = True
+    sparse_fields: dict[str, Any] = {}
+
+    def build(self, obs_spec: ObsSpec, action_dim: int, cfg: Any) -> PreferenceModel:
+        return PreferenceModel(obs_spec, int(action_dim), cfg)
+
+    def scorer(self, model: Any, name: str) -> PreferenceReward:
+        return PreferenceReward(model, name)
+
+    def threshold(self, model: Any) -> float | None:
+        return None
+
+    def default_config(self, obs_spec: ObsSpec, **fields: Any) -> PreferenceConfig:
+        return default_preference_config(obs_spec, **fields)
+
+    def train(
+        self, ds: Dataset, cfg: Any, seed: int, progress: bool, device: str
+    ) -> tuple[PreferenceModel, PreferenceConfig, dict[str, float], dict[str, Any]]:
+        store, spec = LabelStore(ds.root), ds.meta.obs_spec
+        pcfg = cfg if cfg is not None else default_preference_config(spec)
+        if not isinstance(pcfg, PreferenceConfig):
+            raise UserError("train_reward: kind 'preference' needs a PreferenceConfig")
+        pairs = preference_pairs(ds.root, pcfg)
+        if len(pairs) == 0:
+            raise UserError(
+                f"{store.root / PREFS_FILE}: no answered preference pairs; label "
+                "some or run synthetic labelling first"
+            )
+        model, metrics = train_preference(
+            pcfg, pairs, spec, ds.meta.action_spec.dim, seed=seed, progress=progress, device=device
+        )
+        return model, pcfg, metrics, {"pairs": len(pairs)}
+
+    def synthetic_labels(self, dataset_root: str | Path, seed: int, **kwargs: Any) -> dict:
+        return synthetic_preferences(dataset_root, seed=seed, **kwargs)
+
+    def online(
+        self,
+        model: Any,
+        model_cfg: Any,
+        doc: dict[str, Any],
+        update_cfg: PreferenceUpdateConfig,
+        seed: int,
+    ) -> PreferenceOnline:
+        model.train()
+        return PreferenceOnline(PreferenceUpdater(model, model_cfg, update_cfg, seed=seed))
