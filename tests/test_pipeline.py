@@ -157,7 +157,7 @@ def test_local_parallel_sweep(tiny_state_dataset, tmp_path):
 def test_pipeline_with_a_preference_reward_trains_for_its_configured_steps(tmp_path, monkeypatch):
     """reward=preference with active queries: every stage runs, and the reward-model steps the
     pipeline is given reach both the query rounds' ensembles and the final model."""
-    import robot_rl.rewards.train as train
+    import robot_rl.rewards.kinds.preference as train  # where both trainings call it
 
     steps_seen = []
     real = train.train_preference
