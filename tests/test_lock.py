@@ -30,9 +30,11 @@ def _holder(path):
 def test_second_writer_is_refused_naming_the_holder(tmp_path):
     p = _holder(tmp_path / "ds")
     try:
-        with pytest.raises(UserError, match=rf"dataset is in use by pid {p.pid}"):
-            with dir_lock(tmp_path / "ds", "dataset"):
-                pass
+        with (
+            pytest.raises(UserError, match=rf"dataset is in use by pid {p.pid}"),
+            dir_lock(tmp_path / "ds", "dataset"),
+        ):
+            pass
     finally:
         p.kill()
         p.wait()
