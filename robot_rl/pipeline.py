@@ -75,6 +75,22 @@ class PipelineConfig:
     progress: bool = True
 
 
+def read_stages(path: Path) -> dict[str, Any]:
+    """The pipeline's record of finished stages ({} when none), or a one-line error."""
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(
+            f"{path}: damaged ({type(e).__name__}); delete it to re-run every stage (finished "
+            "runs resume from their checkpoints)"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, dict) for v in state.values()):
+        raise UserError(f"{path}: not a pipeline stage record; delete it to re-run every stage")
+    return state
+
+
 class Stages:
     """Runs named stages once per digest; records what ran, how long, and what it produced."""
 
@@ -82,9 +98,7 @@ class Stages:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.state_path = root / "stages.json"
-        self.state: dict[str, Any] = (
-            json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
-        )
+        self.state: dict[str, Any] = read_stages(self.state_path)
 
     def run(
         self, name: str, settings: dict[str, Any], deps: list[str], fn: Callable[[bool], Any]
@@ -137,11 +151,7 @@ def _jsonable(x: Any) -> Any:
 
 
 def run_pipeline(cfg: PipelineConfig) -> Path:
-    from robot_rl.agents import config_with
     from robot_rl.rewards.kinds import REWARD_KINDS
-    from robot_rl.training.evaluate import EvalConfig
-    from robot_rl.training.offline import PretrainConfig, pretrain
-    from robot_rl.training.online import ClassifierUpdateConfig, FinetuneConfig, finetune
 
     if cfg.reward not in (*REWARD_KINDS, "env"):
         raise UserError(f"reward={cfg.reward!r}: must be {', '.join(REWARD_KINDS)} or env")
@@ -149,6 +159,18 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     if cfg.labeller not in ("synthetic", "web"):
         raise UserError(f"labeller={cfg.labeller!r}: must be synthetic or web")
     _method_settings(cfg)  # a bad finetune_method fails now, not after the first stages
+    from robot_rl.data.lock import dir_lock
+
+    with dir_lock(Path(cfg.out), "pipeline run"):
+        return _run_stages(cfg, kind)
+
+
+def _run_stages(cfg: PipelineConfig, kind: Any) -> Path:
+    from robot_rl.agents import config_with
+    from robot_rl.training.evaluate import EvalConfig
+    from robot_rl.training.offline import PretrainConfig, pretrain
+    from robot_rl.training.online import ClassifierUpdateConfig, FinetuneConfig, finetune
+
     root = Path(cfg.out)
     st = Stages(root)
     data = root / "data"

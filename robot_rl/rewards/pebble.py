@@ -91,7 +91,7 @@ class PreferenceUpdater:
     def state_dict(self) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
-            "pairs": self.pairs,
+            "pairs": None if self.pairs is None else self.pairs.to_dict(),
             "used": self.budget.used,
             "rounds": self.rounds,
             "rng": self.rng.bit_generator.state,
@@ -101,7 +101,9 @@ class PreferenceUpdater:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        self.pairs, self.budget.used, self.rounds = state["pairs"], state["used"], state["rounds"]
+        pairs = state["pairs"]
+        self.pairs = None if pairs is None else SegmentPairs.from_dict(pairs)
+        self.budget.used, self.rounds = state["used"], state["rounds"]
         self.rng.bit_generator.state = state["rng"]
         self.teacher.rng.bit_generator.state = state["teacher_rng"]
         self.memory.load_state_dict(state["memory"])

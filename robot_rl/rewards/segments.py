@@ -3,9 +3,9 @@ padded arrays ([N, L, ...] plus a mask for segments cut short by the episode end
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,6 +48,14 @@ class SegmentPairs:
 
     def take(self, idx: np.ndarray) -> SegmentPairs:
         return SegmentPairs(self.a.take(idx), self.b.take(idx), self.preference[idx])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (dicts and arrays): what a checkpoint stores."""
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> SegmentPairs:
+        return SegmentPairs(Segments(**d["a"]), Segments(**d["b"]), d["preference"])
 
 
 class EpisodeSource(Protocol):
@@ -128,10 +136,12 @@ class EpisodeMemory:
         return {i: ep.length for i, ep in self._eps.items()}
 
     def state_dict(self) -> dict:
-        return {"episodes": dict(self._eps), "next": self._next}
+        """Plain data (dicts and arrays), so a run's state.pt loads with ``weights_only``."""
+        return {"episodes": {i: asdict(ep) for i, ep in self._eps.items()}, "next": self._next}
 
     def load_state_dict(self, state: dict) -> None:
-        self._eps, self._next = dict(state["episodes"]), int(state["next"])
+        self._eps = {int(i): Episode(**ep) for i, ep in state["episodes"].items()}
+        self._next = int(state["next"])
 
 
 def _episode_lengths(cache: EpisodeSource) -> tuple[np.ndarray, dict[int, int]]:

@@ -26,6 +26,7 @@ from robot_rl.agents.checkpoint import (  # noqa: F401  (re-exported: readers im
     resolve_checkpoint,
 )
 from robot_rl.data.io import atomic_dir, atomic_write_json
+from robot_rl.errors import UserError
 from robot_rl.types import ActionSpec, ObsSpec, obs_spec_to_json
 
 
@@ -66,5 +67,38 @@ def save_checkpoint(
 
 
 def load_loop_state(path: str | Path) -> dict[str, Any] | None:
+    """A run's loop state (``state.pt``: step, RNG states, replay buffers, reward updater), or
+    None without one. Loaded with ``weights_only``: tensors, numpy arrays and plain data only,
+    so a crafted file cannot run code; a damaged one is a UserError saying what to do."""
+    import pickle
+    import zipfile
+
     p = Path(path) / "state.pt"
-    return torch.load(p, weights_only=False) if p.exists() else None
+    if not p.exists():
+        return None
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            state = torch.load(p, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(
+            f"{p}: not a readable loop state ({first}); delete the run's checkpoint/ directory "
+            "to start the run again, or pass overwrite=true"
+        ) from None
+    if not isinstance(state, dict):
+        raise UserError(f"{p}: holds a {type(state).__name__}, not a loop state")
+    return state
+
+
+def _numpy_globals() -> list[Any]:
+    """What pickled numpy arrays, dtypes and scalars reference: nothing that runs code."""
+    import numpy as np
+
+    dtypes = [type(np.dtype(t)) for t in np.sctypeDict.values()]
+    import importlib
+
+    try:
+        multiarray = importlib.import_module("numpy._core.multiarray")  # numpy >= 2
+    except ImportError:  # pragma: no cover
+        multiarray = importlib.import_module("numpy.core.multiarray")
+    return [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar, *set(dtypes)]

@@ -58,18 +58,25 @@ def config_digest(cfg: Any, ignore: tuple[str, ...] = ()) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def prepare_run_dir(run_dir: Path, cfg: Any, overwrite: bool, ignore: tuple[str, ...]) -> bool:
+def prepare_run_dir(
+    run_dir: Path, cfg: Any, overwrite: bool, ignore: tuple[str, ...], kind: str = "run"
+) -> bool:
     """Create or reuse a run directory. Returns True when a compatible run exists to resume.
 
-    ``ignore`` lists config fields that may change on resume (e.g. the step budget).
+    ``ignore`` lists config fields that may change on resume (e.g. the step budget; the first
+    entry names the stage's budget field, which tells its runs apart from other stages').
+    ``overwrite`` replaces only a directory that `check_replaceable` recognises as such a run.
     """
     run_dir = Path(run_dir)
     cfg_path = run_dir / "run_config.json"
     digest = config_digest(cfg, ignore)
+    if (run_dir / "meta.json").exists():
+        raise UserError(f"out={run_dir}: is a dataset; pass out=<a new directory> for the run")
     if run_dir.exists() and overwrite:
+        check_replaceable(run_dir, ignore[0], kind)
         shutil.rmtree(run_dir)
     if cfg_path.exists():
-        old = json.loads(cfg_path.read_text()).get("digest")
+        old = read_run_config(cfg_path).get("digest")
         if old != digest:
             raise UserError(
                 f"{run_dir}: holds a run with a different config; pass out=<new dir> for a new "
@@ -81,6 +88,55 @@ def prepare_run_dir(run_dir: Path, cfg: Any, overwrite: bool, ignore: tuple[str,
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cfg_path, {"digest": digest, "config": dataclasses.asdict(cfg)})
     return False
+
+
+def read_run_config(path: Path) -> dict[str, Any]:
+    """``run_config.json``, or a one-line error saying what to do with a damaged one."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(
+            f"{path}: damaged ({type(e).__name__}); remove the run directory or pass "
+            "overwrite=true to start the run again"
+        ) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise UserError(f"{path}: not a robot-rl run config; pass out=<new dir>")
+    return doc
+
+
+# The checkout, the user's home and the working directory are never a run to delete.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def check_replaceable(run_dir: Path, budget_field: str, kind: str) -> None:
+    """Refuse ``overwrite=true`` on anything but an empty directory or a ``kind`` run (its
+    run_config.json has the stage's ``budget_field``): never the working directory, a parent of
+    it or of the checkout, the home directory, or a dataset."""
+    r = run_dir.resolve()
+    for name, p in (("the working directory", Path.cwd()), ("the checkout", _CHECKOUT)):
+        p = p.resolve()
+        if r == p or r in p.parents:
+            raise UserError(f"out={run_dir}: is {name} or a parent of it; refusing to delete it")
+    if r == Path.home().resolve() or r == Path(r.anchor):
+        raise UserError(f"out={run_dir}: refusing to delete the home or root directory")
+    if not r.is_dir():
+        raise UserError(f"out={run_dir}: is not a directory; refusing to delete it")
+    if (r / "meta.json").exists():
+        raise UserError(f"out={run_dir}: is a dataset, not a {kind} run; refusing to delete it")
+    if not any(p.name != ".lock" for p in r.iterdir()):
+        return
+    cfg_path = r / "run_config.json"
+    if not cfg_path.exists():
+        raise UserError(
+            f"out={run_dir}: has no run_config.json, so it is not a {kind} run; refusing to "
+            "delete it (remove it yourself or pass another out=)"
+        )
+    try:
+        config = json.loads(cfg_path.read_text()).get("config")
+    except (OSError, ValueError, AttributeError):
+        return  # a damaged run config of a run directory: replacing it is what the user asked
+    if isinstance(config, dict) and budget_field not in config:
+        raise UserError(f"out={run_dir}: is another stage's run, not a {kind} run; refusing")
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:

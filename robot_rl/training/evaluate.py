@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.errors import UserError
+
 EVAL_SEED_OFFSET = 1_000_000  # evaluation seeds never coincide with collection/training seeds
 
 
@@ -109,6 +111,8 @@ def evaluate_checkpoint(
     from robot_rl.training.checkpoint import load_agent
     from robot_rl.training.device import resolve_device
 
+    if episodes < 1:
+        raise UserError(f"episodes={episodes}: must be at least 1 to evaluate")
     agent, info = load_agent(ckpt, resolve_device(device))
     out = info.path.parent
     video_path = out / "videos" / "evaluate.mp4" if video else None

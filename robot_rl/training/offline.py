@@ -127,11 +127,16 @@ def end_at_first_success(ep: Any, reward_key: str, success_reward: float = 1.0) 
 
 def pretrain(cfg: PretrainConfig) -> Path:
     """Train ``cfg.agent_name`` offline; returns the run directory (checkpoint inside)."""
-    from robot_rl.agents import make_agent
 
     if cfg.steps <= 0:
         raise UserError(f"steps={cfg.steps}: must be positive")
-    run = open_run(cfg, budget_field="steps")
+    with open_run(cfg, budget_field="steps", kind="pretrain") as run:
+        return _pretrain(cfg, run)
+
+
+def _pretrain(cfg: PretrainConfig, run: RunContext) -> Path:
+    from robot_rl.agents import make_agent
+
     spec, buf = load_pretrain_data(cfg, run.device)
     agent = make_agent(cfg.agent_name, cfg.agent, spec.obs_spec, spec.action_spec, run.device)
     if cfg.normalize_obs:

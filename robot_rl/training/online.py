@@ -29,7 +29,7 @@ from robot_rl.training.episodes import EpisodeRecorder, env_obs_spec
 from robot_rl.training.evaluate import EvalConfig
 from robot_rl.training.logger import Logger, LoggerConfig
 from robot_rl.training.rewards import OnlineReward
-from robot_rl.training.run import Checkpointer, Evaluator, RunSpec, open_run
+from robot_rl.training.run import Checkpointer, Evaluator, RunContext, RunSpec, open_run
 from robot_rl.training.timing import Stopwatch
 from robot_rl.types import ActionSpec, ObsSpec
 
@@ -187,7 +187,11 @@ def finetune(cfg: FinetuneConfig) -> Path:
     """Online fine-tuning; returns the run directory."""
     validate(cfg)
     source = resolve_source(cfg)
-    run = open_run(cfg, budget_field="env_steps")
+    with open_run(cfg, budget_field="env_steps", kind="finetune") as run:
+        return _finetune(cfg, source, run)
+
+
+def _finetune(cfg: FinetuneConfig, source: Source, run: RunContext) -> Path:
     reward = OnlineReward.build(cfg, run.device)
     setup = make_online_env(cfg, source, reward)
     spec = setup.spec

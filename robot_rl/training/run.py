@@ -4,8 +4,10 @@ resume, wall-clock across resumes) and an evaluator."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import numpy as np
 import torch
 
 from robot_rl.agents.checkpoint import load_agent_state
+from robot_rl.errors import UserError
 from robot_rl.training.checkpoint import CKPT_DIR, load_loop_state, save_checkpoint
 from robot_rl.training.common import prepare_run_dir
 from robot_rl.training.device import resolve_device, seed_everything
@@ -35,13 +38,46 @@ class RunContext:
     rng: np.random.Generator
 
 
-def open_run(cfg: Any, budget_field: str) -> RunContext:
+@contextlib.contextmanager
+def open_run(cfg: Any, budget_field: str, kind: str) -> Iterator[RunContext]:
     """Device, run directory (new, or a compatible one to resume) and seeding, in that order;
-    ``budget_field`` names the step budget, which may grow on resume."""
+    ``budget_field`` names the step budget, which may grow on resume.
+
+    The run directory is locked for the block (a second writer gets a one-line error). A new
+    run that stops on a user error before its first checkpoint leaves nothing behind, so the
+    corrected command starts afresh instead of meeting a half-made run.
+    """
+    from robot_rl.data.lock import dir_lock
+
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
-    resume = prepare_run_dir(run_dir, cfg, cfg.overwrite, (budget_field, *RESUMABLE_FIELDS))
-    return RunContext(run_dir, resume, device, seed_everything(cfg.seed))
+    with dir_lock(run_dir, f"{kind} run"):
+        resume = prepare_run_dir(
+            run_dir, cfg, cfg.overwrite, (budget_field, *RESUMABLE_FIELDS), kind
+        )
+        try:
+            yield RunContext(run_dir, resume, device, seed_everything(cfg.seed))
+        except UserError:
+            if not resume and not (run_dir / CKPT_DIR / "agent.pt").exists():
+                remove_unstarted_run(run_dir)
+            raise
+
+
+# What a run writes before its first checkpoint.
+_RUN_FILES = ("run_config.json", "train.csv", "eval.csv", "tb", "wandb", "videos", ".lock")
+
+
+def remove_unstarted_run(run_dir: Path) -> None:
+    """Remove what a run wrote before it stopped on a user error (only its own files), and the
+    directory when nothing else is in it."""
+    for name in _RUN_FILES:
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()  # only when empty
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,15 @@ def test_unknown_stage():
         (["pipeline", "reward=vibes"], ["reward='vibes'"]),
         (["pipeline", "finetune_method=ppo"], ["finetune_method='ppo'"]),
         (["finetune", "method=sac", "task=push", "offline_ratio=1.5"], ["offline_ratio=1.5"]),
+        (["pretrain", "dataset={ds}", "+foo=1"], ["unknown field 'foo'"]),
+        (["pretrain", "dataset={ds}", "agent=iql", "agent.expectile=1.5"], ["agent.expectile"]),
+        (["pretrain", "dataset={ds}", "agent.hidden_dims=[]"], ["hidden_dims=[]"]),
+        (["pretrain", "dataset={ds}", "agent.batch_size=0"], ["batch_size=0"]),
+        (["pretrain", "dataset={ds}", "log_every=0"], ["log_every=0"]),
+        (["finetune", "method=sac", "task=push", "checkpoint_every=0"], ["checkpoint_every=0"]),
+        (["pretrain", "dataset={ds}", "device=cuda:7"], ["device=cuda:7", "GPU"]),
+        (["evaluate", "ckpt=x", "episodes=-1"], ["episodes=-1"]),
+        (["train-reward", "dataset={ds}", "classifier.steps=0"], ["classifier.steps=0"]),
     ],
 )
 def test_bad_input_is_one_line(tiny_state_dataset, tmp_path, args, fragments):
@@ -117,3 +126,20 @@ def test_dataset_check_lists_problems(tiny_state_dataset):
     p = cli("dataset", "check", str(tiny_state_dataset))
     assert p.returncode == 1 and path.name in p.stdout and "action" in p.stdout
     assert "Traceback" not in p.stderr
+
+
+def test_disk_full_or_read_only_is_one_line(capsys):
+    """ENOSPC, EROFS, EACCES from any stage: the file and what to do, no traceback."""
+    import errno
+
+    from robot_rl.cli.hydra_app import run_stage
+    from robot_rl.cli.evaluate import EvaluateConfig
+
+    def full(cfg):
+        raise OSError(errno.ENOSPC, "No space left on device", "runs/x/checkpoint/agent.pt")
+
+    with pytest.raises(SystemExit) as e:
+        run_stage("evaluate", ["ckpt=x"], EvaluateConfig, full)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and err.count("\n") == 0
+    assert "runs/x/checkpoint/agent.pt: No space left on device" in err and "re-run" in err

@@ -257,7 +257,7 @@ def test_pebble_queries_retrains_and_relabels_online(push_data, tmp_path):
     cols = read_csv(run / "train.csv")
     assert np.nanmax(cols["preference/queries"]) == 6  # 4, then the 2 left of the budget
     state = load_loop_state(run / "checkpoint")["reward"]
-    assert len(state["updater"]["pairs"]) == 6 and state["updater"]["rounds"] == 2
+    assert len(state["updater"]["pairs"]["preference"]) == 6 and state["updater"]["rounds"] == 2
     after = state["updater"]["model"]
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the model learned
     from robot_rl.data import Dataset
