@@ -270,6 +270,7 @@ def _run_stages(cfg: PipelineConfig, kind: Any) -> Path:
         reward_bias=bias,
         terminate_on_reward=terminate_on_reward,
         reward=str(reward_ckpt) if reward_ckpt else "env",
+        obs=cfg.agent_obs,  # the data has frames too (for the classifier): not for the agent
         offline_ratio=method["offline_ratio"],
         warmup_steps=method["warmup_steps"],
         random_steps=method["random_steps"],

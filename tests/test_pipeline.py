@@ -64,7 +64,11 @@ def test_pipeline_runs_every_stage_and_skips_them_on_rerun(pipeline_run, capsys)
     evaluation = json.loads((pipeline_run / FT / "evaluation.json").read_text())
     assert evaluation["episodes"] == 50
     assert evaluation["eval/success_rate"] == finetuned["eval/success_rate"]
-    assert read_checkpoint_info(pipeline_run / FT).step == TINY["env_steps"]
+    info = read_checkpoint_info(pipeline_run / FT)
+    assert info.step == TINY["env_steps"]
+    # The data holds frames for the classifier; the agents act on state (a pixel agent made
+    # each update ~20x slower and was never asked for).
+    assert info.obs_mode == read_checkpoint_info(pipeline_run / "pretrain-iql").obs_mode == "state"
     run_pipeline(PipelineConfig(out=str(pipeline_run), **TINY))
     out = capsys.readouterr().out
     assert out.count("up to date, skipped") == 7
