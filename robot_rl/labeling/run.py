@@ -21,6 +21,8 @@ class LabelConfig:
     open_browser: bool = True
     pairs_file: str | None = None  # preference queries to ask (from query selection)
     segment_length: int = 25
+    # goals mode: the one folder outside the dataset the page may import goal images from
+    goals_from: str | None = None
     # synthetic labeller
     positives: int = 200  # goal frames labelled success (HIL-SERL: ~200)
     negatives: int = 600  # and 3x as many others
@@ -50,6 +52,7 @@ def label(cfg: LabelConfig) -> dict[str, Any] | None:
             segment_length=cfg.segment_length,
             num_pairs=cfg.queries,
             seed=cfg.seed,
+            goals_from=cfg.goals_from,
         )
         return None
     if cfg.labeller != "synthetic":

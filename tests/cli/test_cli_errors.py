@@ -117,3 +117,15 @@ def test_dataset_check_lists_problems(tiny_state_dataset):
     p = cli("dataset", "check", str(tiny_state_dataset))
     assert p.returncode == 1 and path.name in p.stdout and "action" in p.stdout
     assert "Traceback" not in p.stderr
+
+
+def test_label_goals_from_must_be_a_folder(tiny_pixel_dataset, tmp_path):
+    result = cli(
+        "label",
+        f"dataset={tiny_pixel_dataset}",
+        f"goals_from={tmp_path / 'no_pictures'}",
+        "open_browser=false",
+        "port=0",
+        cwd=tmp_path,
+    )
+    assert_one_line_error(result, "goals_from=", "not a folder")
