@@ -79,6 +79,12 @@ class PreferencePair:
     at: str = ""
 
 
+def pair_key(a: Segment, b: Segment) -> tuple[tuple[int, int, int], ...]:
+    """Order-free identity of a pair (a-vs-b and b-vs-a are the same question)."""
+    sa, sb = (a.episode, a.start, a.length), (b.episode, b.start, b.length)
+    return (sa, sb) if sa <= sb else (sb, sa)
+
+
 def check_equal_lengths(a: Segment, b: Segment, where: str) -> None:
     """A preference compares two spans of the same number of steps: of unequal ones, the
     shorter's summed reward is better or worse for its length alone, not for what it shows."""

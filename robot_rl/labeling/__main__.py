@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs-file", default=None, help="JSON queue of segment pairs to ask")
     p.add_argument("--segment-length", type=int, default=25)
     p.add_argument("--num-pairs", type=int, default=100)
+    p.add_argument(
+        "--goals-from",
+        default=None,
+        help="the folder outside the dataset to import goal images from",
+    )
     p.add_argument("--no-browser", action="store_true")
     args = p.parse_args(argv)
     from robot_rl.labeling.server import serve
@@ -34,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             pairs_file=args.pairs_file,
             segment_length=args.segment_length,
             num_pairs=args.num_pairs,
+            goals_from=args.goals_from,
         )
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -38,6 +38,14 @@ class RequestError(Exception):
         self.status = status
 
 
+def check_inside(path: Path, root: Path, what: str) -> Path:
+    """``path`` with symlinks resolved; 403 unless it is ``root`` (resolved) or below it."""
+    real = path.resolve()
+    if not real.is_relative_to(root.resolve()):
+        raise RequestError(403, f"refused: {what} points outside the dataset")
+    return real
+
+
 class FrameSource:
     """Episode ids, lengths and PNG-encoded frames of one dataset (thread-safe, LRU-cached)."""
 
@@ -88,7 +96,8 @@ class FrameSource:
             if episode in self._arrays:
                 self._arrays.move_to_end(episode)
                 return self._arrays[episode]
-        path = self.dataset.path(episode)
+        # A symlinked episode file must not serve the images of a file outside the dataset.
+        path = check_inside(self.dataset.path(episode), self.root, f"episode {episode}'s file")
         key = "obs." + self.image_key
         try:
             with np.load(path, allow_pickle=False) as z:

@@ -1,5 +1,9 @@
 """Goal labels from the web page: label frames, mark to the end, undo per tab, import goal images.
 
+Goal images are imported only from the folder named on the command line (``goals_from``) or from a
+folder inside the dataset: the page cannot make the server read any other folder on the machine,
+nor learn whether one exists.
+
 Every action goes straight to ``LabelStore`` (atomic, locked, merged), so a killed server or a
 second tab loses nothing. Undo stacks live in memory per browser tab: an undo reverts only the
 entries this tab wrote and that nobody has overwritten since, restoring what was there before.
@@ -18,7 +22,7 @@ import numpy as np
 from robot_rl.data.format import atomic_write
 from robot_rl.data.labels import FrameLabel, ImageLabel, LabelStore, now
 from robot_rl.errors import UserError
-from robot_rl.labeling.frames import FrameSource, RequestError
+from robot_rl.labeling.frames import FrameSource, RequestError, check_inside
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _MAX_UNDO = 1000
@@ -33,10 +37,18 @@ class _Action:
 class GoalSession:
     """Goal-frame labelling for one dataset and one labeller name."""
 
-    def __init__(self, frames: FrameSource, store: LabelStore, labeller: str):
+    def __init__(
+        self,
+        frames: FrameSource,
+        store: LabelStore,
+        labeller: str,
+        goals_from: Path | None = None,
+    ):
         self.frames = frames
         self.store = store
         self.labeller = labeller
+        # Where imports may read: the folder named on the command line and the dataset itself.
+        self.import_roots = [p.resolve() for p in (goals_from, frames.root) if p is not None]
         self._lock = threading.Lock()  # serialises read-then-write between tabs of this server
         self._undo: dict[str, list[_Action]] = {}
         self._visited: set[int] = set()
@@ -110,7 +122,23 @@ class GoalSession:
 
     def import_folder(self, folder: str) -> dict[str, Any]:
         """Copy PNG/JPG goal images into labels/goal_images/ and label them positive."""
-        return import_goal_images(self.store, folder, self.frames.frame_shape, self.labeller)
+        src = self._import_source(folder)
+        check_inside(self.store.goal_images_dir, self.frames.root, "labels/goal_images")
+        return import_goal_images(self.store, src, self.frames.frame_shape, self.labeller)
+
+    def _import_source(self, folder: str) -> Path:
+        """``folder`` resolved, if imports may read it; else one 403 whether it exists or not."""
+        try:
+            real = Path(folder).expanduser().resolve()
+        except (RuntimeError, ValueError, OSError):  # "~nobody", a NUL byte, a link loop
+            real = None
+        if real is None or not any(real.is_relative_to(root) for root in self.import_roots):
+            raise RequestError(
+                403,
+                "refused: goal images are imported only from the folder given as goals_from= "
+                "when the label stage starts, or from a folder inside the dataset",
+            )
+        return real
 
 
 def _safe_stem(name: str) -> str:
@@ -128,6 +156,7 @@ def import_goal_images(
     if not src.is_dir():
         raise RequestError(400, f"{src}: not a folder on this machine")
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    real_src = src.resolve()
     if not files:
         raise RequestError(400, f"{src}: no .png/.jpg/.jpeg files in this folder")
     height, width = int(frame_shape[0]), int(frame_shape[1])
@@ -137,6 +166,9 @@ def import_goal_images(
     messages: list[str] = []
     refused: list[str] = []
     for path in files:
+        if not path.resolve().is_relative_to(real_src):
+            refused.append(f"{path.name}: a link to a file outside this folder")
+            continue
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if img is None:
             refused.append(f"{path}: not a readable image")
@@ -179,6 +211,8 @@ def _free_name(dest_dir: Path, stem: str, data: bytes) -> str:
     for n in range(10_000):
         name = f"{stem}.png" if n == 0 else f"{stem}_{n}.png"
         target = dest_dir / name
+        if target.is_symlink():  # never read through (or reuse) a link planted in the folder
+            continue
         if not target.exists() or target.read_bytes() == data:
             return name
     raise UserError(f"{dest_dir}: too many files named {stem}_*.png")

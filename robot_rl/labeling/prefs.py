@@ -16,17 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.data.labels import LabelStore, PreferencePair, Segment, check_equal_lengths, now
+from robot_rl.data.labels import (
+    LabelStore,
+    PreferencePair,
+    Segment,
+    check_equal_lengths,
+    now,
+    pair_key,
+)
 from robot_rl.errors import UserError
 from robot_rl.labeling.frames import FrameSource, RequestError
 
 CHOICES = {"left": 1.0, "right": 0.0, "equal": 0.5, "skip": None}  # P(left better)
-
-
-def _key(a: Segment, b: Segment) -> tuple:
-    """Order-free identity of a pair (a-vs-b and b-vs-a are the same question)."""
-    sa, sb = (a.episode, a.start, a.length), (b.episode, b.start, b.length)
-    return (sa, sb) if sa <= sb else (sb, sa)
 
 
 def asdict_segment(s: Segment) -> dict[str, int]:
@@ -97,7 +98,7 @@ def sample_pairs(
             eps = eligible * 2
         a, b = (Segment(int(e), int(rng.integers(0, steps[e] - length + 1)), length) for e in eps)
         if a != b:
-            pairs.setdefault(_key(a, b), (a, b))
+            pairs.setdefault(pair_key(a, b), (a, b))
     return list(pairs.values())
 
 
@@ -131,7 +132,7 @@ class PreferenceQueue:
         self._undo: dict[str, list[tuple[int, PreferencePair]]] = {}
 
     def _answered(self) -> dict[tuple, float | None]:
-        return {_key(p.a, p.b): p.preference for p in self.store.preferences()}
+        return {pair_key(p.a, p.b): p.preference for p in self.store.preferences()}
 
     def _pair_json(self, i: int) -> dict[str, Any]:
         a, b = self.pairs[i]
@@ -141,8 +142,8 @@ class PreferenceQueue:
     def next(self, tab: str, prefer: int | None = None) -> dict[str, Any]:
         """The next unanswered pair not shown in another tab (``prefer`` first), with progress."""
         answered = self._answered()
-        done = [i for i, (a, b) in enumerate(self.pairs) if _key(a, b) in answered]
-        skipped = sum(answered[_key(*self.pairs[i])] is None for i in done)
+        done = [i for i, (a, b) in enumerate(self.pairs) if pair_key(a, b) in answered]
+        skipped = sum(answered[pair_key(*self.pairs[i])] is None for i in done)
         done_set = set(done)
         with self._lock:
             for i in [i for i, t in self._reserved.items() if t == tab]:

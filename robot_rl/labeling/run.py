@@ -5,6 +5,7 @@ synthetic labeller that reads the simulator (so the pipeline runs with nobody at
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from robot_rl.errors import UserError
 
@@ -20,18 +21,21 @@ class LabelConfig:
     open_browser: bool = True
     pairs_file: str | None = None  # preference queries to ask (from query selection)
     segment_length: int = 25
+    # goals mode: the one folder outside the dataset the page may import goal images from
+    goals_from: str | None = None
     # synthetic labeller
     positives: int = 200  # goal frames labelled success (HIL-SERL: ~200)
     negatives: int = 600  # and 3x as many others
     label_noise: float = 0.0  # probability a synthetic goal label is flipped
-    queries: int = 200  # preference pairs to ask
+    queries: int = 200  # preference pairs labels/preferences.json should hold (web: the queue)
     teacher: str = "oracle"  # oracle | noisy | mistake | skip | equal | myopic (B-Pref)
     query_method: str = "uniform"  # uniform | disagreement | entropy
     model_steps: int = 500  # disagreement / entropy: ensemble training steps per query round
     seed: int = 0
 
 
-def label(cfg: LabelConfig) -> None:
+def label(cfg: LabelConfig) -> dict[str, Any] | None:
+    """Label ``cfg.dataset``; the synthetic labeller returns what the label files now hold."""
     if cfg.mode not in ("goals", "preferences"):
         raise UserError(f"mode={cfg.mode!r}: must be goals or preferences")
     if cfg.labeller == "web":
@@ -46,9 +50,11 @@ def label(cfg: LabelConfig) -> None:
             "human",
             cfg.pairs_file,
             segment_length=cfg.segment_length,
+            num_pairs=cfg.queries,
             seed=cfg.seed,
+            goals_from=cfg.goals_from,
         )
-        return
+        return None
     if cfg.labeller != "synthetic":
         raise UserError(f"labeller={cfg.labeller!r}: must be web or synthetic")
     from robot_rl.data import Dataset
@@ -71,3 +77,4 @@ def label(cfg: LabelConfig) -> None:
             cfg.dataset, cfg.queries, cfg.teacher, cfg.query_method, cfg=model, seed=cfg.seed
         )
     print(f"labelled {cfg.dataset}: {out}")
+    return out

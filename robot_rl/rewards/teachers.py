@@ -62,7 +62,7 @@ def teacher_config(name: str, segment_returns: np.ndarray | None = None) -> Teac
 class Teacher:
     """Answers segment comparisons with P(a better): 1, 0, 0.5 (tie) or NaN (skipped)."""
 
-    def __init__(self, cfg: TeacherConfig, seed: int = 0):
+    def __init__(self, cfg: TeacherConfig, seed: int | list[int] = 0):
         self.cfg = cfg
         self.rng = np.random.default_rng(seed)
 

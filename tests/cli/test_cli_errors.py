@@ -143,3 +143,15 @@ def test_disk_full_or_read_only_is_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and err.count("\n") == 0
     assert "runs/x/checkpoint/agent.pt: No space left on device" in err and "re-run" in err
+
+
+def test_label_goals_from_must_be_a_folder(tiny_pixel_dataset, tmp_path):
+    result = cli(
+        "label",
+        f"dataset={tiny_pixel_dataset}",
+        f"goals_from={tmp_path / 'no_pictures'}",
+        "open_browser=false",
+        "port=0",
+        cwd=tmp_path,
+    )
+    assert_one_line_error(result, "goals_from=", "not a folder")

@@ -146,9 +146,10 @@ def test_import_goal_images_from_the_page(tiny_pixel_dataset, start_server, cont
     folder.mkdir()
     cv2.imwrite(str(folder / "a.png"), np.full((64, 64, 3), 200, np.uint8))
     cv2.imwrite(str(folder / "b.png"), np.full((64, 64), 200, np.uint8))
-    server = start_server(tiny_pixel_dataset)
+    server = start_server(tiny_pixel_dataset, goals_from=folder)
     page = open_goals(context, server)
     page.click("#import summary")
+    assert page.input_value("#import-folder") == str(folder.resolve())  # goals_from, filled in
     page.fill("#import-folder", str(folder))
     page.click("#import-form button")
     settle(page)

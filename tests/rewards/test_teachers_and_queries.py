@@ -173,3 +173,17 @@ def test_a_labelled_pair_of_unequal_lengths_is_refused_naming_the_pair(tiny_stat
     with pytest.raises(UserError, match=r"preferences.json: pairs\[1\]: .*a.length=5, b.length=4"):
         store.preferences()
     assert (store.root / "preferences.json").read_bytes() == before  # nothing rewritten
+
+
+def test_choose_pairs_asks_distinct_pairs_and_never_an_excluded_one(tiny_state_dataset) -> None:
+    from robot_rl.data.labels import pair_key
+    from robot_rl.rewards.segments import EpisodeCache
+
+    cache = EpisodeCache(tiny_state_dataset)
+    first = choose_pairs(cache, 40, 5, np.random.default_rng(0))
+    keys = {pair_key(a, b) for a, b in first}
+    assert len(keys) == len(first) == 40 and all(a != b for a, b in first)
+    budget = QueryBudget(100)
+    again = choose_pairs(cache, 40, 5, np.random.default_rng(0), budget=budget, exclude=keys)
+    assert len(again) == 40 and not keys & {pair_key(a, b) for a, b in again}
+    assert budget.used == 40

@@ -181,6 +181,7 @@ function startGoals() {
   $("btn-to-end").onclick = () => label(1, true);
   $("btn-undo").onclick = undo;
   $("import-form").addEventListener("submit", importGoals);
+  if (INFO.goals_from) $("import-folder").value = INFO.goals_from;
   document.addEventListener("keydown", goalsKey);
   showEpisode(0, 0);
 }

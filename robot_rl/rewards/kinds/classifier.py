@@ -93,9 +93,19 @@ def goal_frames(dataset_root: str | Path, keys: tuple[str, ...]) -> tuple[ObsArr
 def synthetic_goal_labels(
     dataset_root: str | Path, n_pos: int = 200, n_neg: int = 600, noise: float = 0.0, seed: int = 0
 ) -> dict[str, int]:
-    """Goal labels from the simulator's success flag (HIL-SERL: ~200 positives, 3x negatives)."""
+    """Goal labels from the simulator's success flag (HIL-SERL: ~200 positives, 3x negatives).
+
+    The frames and answers depend on the seed alone and are written at once, keyed by frame, so
+    a killed run run again writes the same labels, never a second copy. Returns what this call
+    answered and the frame labels stored in all (what the classifier will train on)."""
     pos, neg = label_goal_frames(dataset_root, SuccessLabeller(noise, seed), n_pos, n_neg, seed)
-    return {"positive": pos, "negative": neg}
+    stored = [lab.label for lab in LabelStore(dataset_root).frame_labels()]
+    return {
+        "positive": pos,
+        "negative": neg,
+        "stored_positive": sum(y == 1 for y in stored),
+        "stored_negative": sum(y == 0 for y in stored),
+    }
 
 
 # ------------------------------------------------------------------------------ the kind

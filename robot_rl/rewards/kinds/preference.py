@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from robot_rl.data import Dataset
-from robot_rl.data.labels import PREFS_FILE, LabelStore
+from robot_rl.data.labels import PREFS_FILE, LabelStore, PreferencePair, pair_key
 from robot_rl.errors import UserError
 from robot_rl.rewards.pebble import PreferenceUpdater
 from robot_rl.rewards.preference import PreferenceConfig, PreferenceModel, train_preference
-from robot_rl.rewards.query import QueryBudget, choose_pairs
+from robot_rl.rewards.query import choose_pairs
 from robot_rl.rewards.segments import EpisodeCache, SegmentPairs, load_segments, sample_segments
 from robot_rl.rewards.teachers import (
     RewardsFn,
@@ -59,38 +59,64 @@ def synthetic_preferences(
     seed: int = 0,
     rewards_fn: RewardsFn = dense_step_rewards,
 ) -> dict[str, Any]:
-    """Preference labels from a B-Pref teacher, asked in ``rounds`` (active methods retrain the
-    ensemble between rounds to pick the next queries); written to labels/preferences.json."""
+    """Ask a B-Pref teacher until labels/preferences.json holds ``n_queries`` pairs, in
+    ``rounds`` (active methods retrain the ensemble between rounds to pick the next queries).
+
+    The budget counts what is stored: pairs already there (answered or skipped, by anyone) use
+    it up and are never asked again, so a run killed part-way and run again tops up to
+    ``n_queries``. Each round is written at once. Returns the stored totals (``asked``,
+    ``answered``), what this call ``added`` and the teacher.
+    """
     cache = EpisodeCache(dataset_root)
-    spec = cache.dataset.meta.obs_spec
-    cfg = cfg or default_preference_config(spec)
+    cfg = cfg or default_preference_config(cache.dataset.meta.obs_spec)
     rng = np.random.default_rng(seed)
-    sample = sample_segments(cache, 200, cfg.segment_length, rng)
-    returns = np.array([float(np.sum(rewards_fn(cache[s.episode], s))) for s in sample])
-    tcfg = teacher_config(teacher, returns)
-    t = Teacher(tcfg, seed)
+    tcfg = teacher_config(teacher, _segment_returns(cache, cfg.segment_length, rng, rewards_fn))
     store = LabelStore(cache.dataset.root)
-    budget = QueryBudget(n_queries)
+    stored = store.preferences()
+    start = len(stored)
+    if start:  # resumed: draw other pairs and answers than the run that began from this seed
+        rng = np.random.default_rng([seed, start])
+    t = Teacher(tcfg, [seed, start] if start else seed)
     per_round = -(-n_queries // max(1, rounds))
-    model: PreferenceModel | None = None
-    asked = answered = 0
-    while budget.remaining > 0:
-        pairs = choose_pairs(
-            cache, per_round, cfg.segment_length, rng, method, model, budget=budget
-        )
-        labelled = label_pairs(cache, pairs, t, rewards_fn, by=f"teacher:{teacher}")
-        store.add_preferences(labelled)
-        asked += len(labelled)
-        answered += sum(p.preference is not None for p in labelled)
-        if method != "uniform" and budget.remaining > 0 and answered > 0:
-            model, _ = train_preference(
-                cfg,
-                preference_pairs(dataset_root, cfg, cache),
-                spec,
-                cache.dataset.meta.action_spec.dim,
-                seed=seed,
-            )
-    return {"asked": asked, "answered": answered, "teacher": dataclasses.asdict(tcfg)}
+    while (n := min(per_round, n_queries - len(stored))) > 0:
+        model = _query_model(method, cfg, cache, stored, seed)
+        asked = {pair_key(p.a, p.b) for p in stored}
+        pairs = choose_pairs(cache, n, cfg.segment_length, rng, method, model, exclude=asked)
+        if not pairs:  # a tiny dataset: every distinct pair has been asked
+            break
+        store.add_preferences(label_pairs(cache, pairs, t, rewards_fn, by=f"teacher:{teacher}"))
+        stored = store.preferences()
+    return {
+        "asked": len(stored),
+        "answered": sum(p.preference is not None for p in stored),
+        "added": len(stored) - start,
+        "teacher": dataclasses.asdict(tcfg),
+    }
+
+
+def _segment_returns(
+    cache: EpisodeCache, length: int, rng: np.random.Generator, rewards_fn: RewardsFn
+) -> np.ndarray:
+    """Returns of 200 random segments: the scale of the teacher's skip / equal thresholds."""
+    sample = sample_segments(cache, 200, length, rng)
+    return np.array([float(np.sum(rewards_fn(cache[s.episode], s))) for s in sample])
+
+
+def _query_model(
+    method: str,
+    cfg: PreferenceConfig,
+    cache: EpisodeCache,
+    stored: list[PreferencePair],
+    seed: int,
+) -> PreferenceModel | None:
+    """The ensemble an active method ranks candidates with, trained on every stored answer;
+    None for uniform queries or before any answer."""
+    if method == "uniform" or not any(p.preference is not None for p in stored):
+        return None
+    spec = cache.dataset.meta.obs_spec
+    pairs = preference_pairs(cache.dataset.root, cfg, cache)
+    model, _ = train_preference(cfg, pairs, spec, cache.dataset.meta.action_spec.dim, seed=seed)
+    return model
 
 
 # ------------------------------------------------------------------------------ the kind
