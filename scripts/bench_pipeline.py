@@ -67,18 +67,42 @@ def run(out: Path, overrides: list[str], fresh: bool = True) -> dict:
     }
 
 
+def measured(out: Path, overrides: list[str], fresh: bool) -> dict:
+    """One variant's figures: measured now, or read back from an earlier measurement with the
+    same overrides (saved as each variant finishes, so a killed benchmark loses nothing)."""
+    saved = out.parent / f"{out.name}.result.json"
+    if not fresh and saved.exists():
+        doc = json.loads(saved.read_text())
+        if doc.get("overrides") == overrides:
+            print(f"{out.name}: measured before ({saved}); --fresh to measure again")
+            return doc["result"]
+    result = run(out, overrides)
+    write_result(saved, {"overrides": overrides, "result": result})
+    return result
+
+
+def write_result(path: Path, doc: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="runs/bench_pipeline")
     ap.add_argument("--skip-env-reward", action="store_true", help="only the learned reward")
+    ap.add_argument(
+        "--fresh", action="store_true", help="re-measure variants already measured under --out"
+    )
     ap.add_argument("overrides", nargs="*", help="extra pipeline overrides, e.g. task=zone")
     args = ap.parse_args()
     extra = (QUICK if args.quick else []) + args.overrides
     root = Path(args.out) / ("quick" if args.quick else "full")
-    results = {"learned": run(root / "learned", extra)}
-    if not args.skip_env_reward:
-        results["env"] = run(root / "env", [*extra, "reward=env"])
+    variants = {"learned": extra, "env": [*extra, "reward=env"]}
+    if args.skip_env_reward:
+        del variants["env"]
+    results = {name: measured(root / name, o, args.fresh) for name, o in variants.items()}
     rows = []
     for name, r in results.items():
         rows.append(

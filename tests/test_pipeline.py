@@ -130,7 +130,17 @@ def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_local_parallel_sweep(tiny_state_dataset, tmp_path):
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        # Slurm's path (hydra-submitit-launcher), run by submitit's local executor: each job a
+        # submitted process, as on a cluster; hydra/launcher=submitit_slurm there.
+        ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"],
+    ],
+    ids=["joblib", "submitit"],
+)
+def test_local_parallel_sweep(tiny_state_dataset, tmp_path, launcher):
     cmd = [
         sys.executable,
         "-m",
@@ -145,13 +155,13 @@ def test_local_parallel_sweep(tiny_state_dataset, tmp_path):
         "agent.hidden_dims=[16,16]",
         "agent.batch_size=8",
         "progress=false",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
+        *launcher,
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
     ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
-    runs = sorted(d.name for d in (tmp_path / "sweep").iterdir() if d.is_dir())
+    sweep = (tmp_path / "sweep").iterdir()
+    runs = sorted(d.name for d in sweep if d.is_dir() and not d.name.startswith("."))
     assert runs == ["bc-s0-0", "bc-s1-1"]
     for r in runs:
         assert (tmp_path / "sweep" / r / "checkpoint" / "agent.pt").exists()
