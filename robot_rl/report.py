@@ -133,6 +133,36 @@ def _reward_plots(root: Path, reward_ckpt: Path) -> str:
     return _fig_to_img(fig, "reward model quality")
 
 
+def online_classifier_summary(run: Path) -> str:
+    """What the classifier did while it kept learning online (VICE/RAQ), from train.csv: a
+    run where it forgot success says so here, not only in a benchmark."""
+    from robot_rl.training.logger import read_csv
+
+    path = run / "train.csv"
+    cols = read_csv(path) if path.exists() else {}
+    rate = [v for v in cols.get("classifier/positive_rate", []) if np.isfinite(v)]
+    if not rate:
+        return ""
+    undone = int(np.nansum(cols.get("classifier/rolled_back", [])))
+    tpr = [v for v in cols.get("classifier/visited_success_tpr", []) if np.isfinite(v)]
+    last_tpr = f"{tpr[-1]:.2f}" if tpr else "n/a (no visited success yet)"
+    forgot = bool(tpr) and tpr[-1] < 0.9
+    warn = (
+        "<p><b>Warning: the classifier no longer calls most visited successes a success "
+        "(simulator-judged); its reward undercounts success.</b></p>"
+        if forgot
+        else ""
+    )
+    return (
+        f"<h3>Online classifier updates</h3>{warn}<table>"
+        f"<tr><td>held-out positives scored as success (lowest / last)</td>"
+        f"<td>{min(rate):.2f} / {rate[-1]:.2f}</td></tr>"
+        f"<tr><td>updates undone (they forgot success)</td><td>{undone}</td></tr>"
+        f"<tr><td>visited successes scored as success, last (simulator-judged)</td>"
+        f"<td>{last_tpr}</td></tr></table>"
+    )
+
+
 def write_report(root: Path, cfg: Any, stages: dict[str, Any]) -> Path:
     root = Path(root)
     ev = stages.get("evaluate", {}).get("result") or {}
@@ -169,7 +199,7 @@ fine-tuning: <b>{html.escape(cfg.finetune_method)}</b>, seed {cfg.seed}.</p>
 <h2>Success (simulator ground truth)</h2>
 <table><tr><th>policy</th><th>success rate</th><th>return</th></tr>{succ}</table>
 <h2>Learning curves</h2>{_curves(root)}
-<h2>Reward model</h2>{reward_html}
+<h2>Reward model</h2>{reward_html}{online_classifier_summary(ft)}
 <h2>Videos</h2>{_video(pre / "videos" / "evaluate.mp4", "pre-trained policy")}
 {_video(ft / "videos" / "evaluate.mp4", "fine-tuned policy")}
 <h2>Stages</h2><table><tr><th>stage</th><th>wall-clock</th></tr>{rows}</table>

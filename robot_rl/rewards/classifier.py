@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -298,27 +299,38 @@ class ClassifierUpdater:
         candidates: ObsArrays,
         labeller: Callable[[ObsArrays], np.ndarray],
         max_queries: int = 1,
-    ) -> dict[str, int]:
+        hold_out_every: int = 0,
+    ) -> dict[str, Any]:
         """RAQ: ask ``labeller`` about the highest-scoring candidates, within the query budget.
 
         ``candidates`` may hold extra keys (e.g. "success") that only the labeller reads; it
-        returns bool labels [k] and each frame joins the positives or the negatives.
+        returns bool labels [k] and each frame joins the positives or the negatives. The result
+        also names the candidates asked (``asked_idx``), so the caller can keep them out of the
+        visited negatives. With ``hold_out_every=n`` every n-th confirmed positive is returned
+        (``held_out``) instead of trained on: a check that the classifier still knows success.
         """
         k = min(max_queries, self.cfg.query_budget - self.queries_used, num_frames(candidates))
         if k <= 0:
-            return {"asked": 0, "positive": 0}
+            return {"asked": 0, "positive": 0, "asked_idx": np.zeros(0, int), "held_out": None}
         probs = predict_proba(self.model, {k2: candidates[k2] for k2 in self.model.obs_keys})
         top = np.argsort(-probs, kind="stable")[:k]
         labels = np.asarray(labeller(take(candidates, top))).astype(bool).reshape(-1)
         if labels.shape != (k,):
             raise ValueError(f"labeller returned {labels.shape} labels for {k} frames")
         chosen = {key: candidates[key][top] for key in self.model.obs_keys}
-        if labels.any():
-            self.add_positives(take(chosen, np.flatnonzero(labels)))
+        pos = np.flatnonzero(labels)
+        held = pos[hold_out_every - 1 :: hold_out_every] if hold_out_every > 0 else pos[:0]
+        if len(held) < len(pos):
+            self.add_positives(take(chosen, np.setdiff1d(pos, held)))
         if (~labels).any():
             self.negatives = concat(self.negatives, take(chosen, np.flatnonzero(~labels)))
         self.queries_used += k
-        return {"asked": k, "positive": int(labels.sum())}
+        return {
+            "asked": k,
+            "positive": int(labels.sum()),
+            "asked_idx": top,
+            "held_out": take(chosen, held) if len(held) else None,
+        }
 
 
 def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

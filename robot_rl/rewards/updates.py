@@ -19,6 +19,10 @@ class ClassifierUpdateConfig:
     steps: int = 50  # classifier gradient steps per update
     max_queries: int = 0  # RAQ: total queries to the (synthetic) labeller; 0 = none
     queries_per_update: int = 1
+    # An update that drops the share of known positives (labelled goal frames and RAQ-confirmed
+    # successes) scored as success below this, and lower than before it, is undone and logged
+    # (classifier/rolled_back): the classifier keeps success while it learns negatives. 0 = off.
+    min_positive_rate: float = 0.9
 
 
 @dataclass

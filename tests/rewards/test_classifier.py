@@ -172,3 +172,42 @@ def test_updater_state_dict_resumes_exactly() -> None:
     b.update(2)
     for pa, pb in zip(a.model.parameters(), b.model.parameters()):
         assert torch.equal(pa, pb)
+
+
+def _online(model, cfg, pos, neg, min_positive_rate):
+    from robot_rl.rewards.kinds.classifier import ClassifierOnline
+    from robot_rl.rewards.updates import ClassifierUpdateConfig
+
+    up_cfg = ClassifierUpdateConfig(
+        every=1, steps=150, max_queries=10, queries_per_update=10,
+        min_positive_rate=min_positive_rate,
+    )  # fmt: skip
+    return ClassifierOnline(ClassifierUpdater(model, cfg, pos, neg, seed=1), up_cfg)
+
+
+@pytest.mark.parametrize("guard", [0.9, 0.0])
+def test_an_update_that_forgets_success_is_undone_and_logged(guard) -> None:
+    """The drawer failure in small: the policy reaches real successes that look unlike the
+    labelled goal frames (a blue bar), VICE takes the visited frames as negatives, and the
+    classifier learns to call them failures. RAQ confirms 10 of them as positives (and keeps
+    those out of the negatives); with the guard, the update that would forget them is undone
+    and logged; without it the log shows the drop (positive_rate, visited_success_tpr)."""
+    from types import SimpleNamespace
+
+    cfg = ClassifierConfig(steps=150, mixup_alpha=0.0, **SMALL)
+    pos, neg = frames(40, True, 0), frames(80, False, 1)
+    model, _ = train_classifier(cfg, pos, neg, holdout_fraction=0.0, seed=0)
+    online = _online(model, cfg, pos, neg, guard)
+    reached = frames(161, True, 2, marker=True)
+    online.observe_episode(SimpleNamespace(obs=reached, success=np.ones(160, bool)))
+    before = copy.deepcopy(model.state_dict())
+    m = online.update()
+    print({k: round(float(v), 3) for k, v in m.items()})
+    assert m["classifier/query_positive"] == 10 and online.updater.n_visited == 150
+    assert len(online.check["pixels"]) == 8 + 5  # a fifth of 40 labelled, half of 10 confirmed
+    if guard:
+        assert m["classifier/rolled_back"] == 1.0 and m["classifier/positive_rate"] >= 0.9
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    else:
+        assert m["classifier/rolled_back"] == 0.0
+        assert m["classifier/positive_rate"] < 0.9 and m["classifier/visited_success_tpr"] < 0.5

@@ -81,3 +81,18 @@ def test_save_figure_writes_a_png_and_leaves_nothing_behind_when_drawing_fails(t
         save_figure(fig, tmp_path / "curve.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the old figure survives
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png"]
+
+
+def test_report_says_when_the_online_classifier_forgot_success(tmp_path):
+    from robot_rl.report import online_classifier_summary
+
+    assert online_classifier_summary(tmp_path) == ""  # frozen classifier: nothing to say
+    logger = Logger(tmp_path)
+    for step, rate, back, tpr in ((1000, 1.0, 0, 0.95), (2000, 0.9, 1, 0.6), (3000, 0.7, 0, 0.37)):
+        logger.log("train", step, {"classifier/positive_rate": rate,
+                                   "classifier/rolled_back": back,
+                                   "classifier/visited_success_tpr": tpr})  # fmt: skip
+    logger.close()
+    html = online_classifier_summary(tmp_path)
+    assert "0.70 / 0.70" in html and "<td>1</td>" in html and "0.37" in html
+    assert "Warning" in html

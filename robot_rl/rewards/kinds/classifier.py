@@ -3,6 +3,7 @@ whose reward scores the state a transition reached and whose firing ends the epi
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +20,8 @@ from robot_rl.rewards.classifier import (
     ClassifierUpdater,
     GoalClassifier,
     ObsArrays,
+    concat,
+    predict_proba,
     train_classifier,
 )
 from robot_rl.rewards.teachers import SuccessLabeller, label_goal_frames
@@ -140,37 +143,114 @@ class ClassifierReward:
 
 class ClassifierOnline:
     """Policy-visited states become negatives (VICE); every update first asks the labeller about
-    the highest-scoring visited states (RAQ; in simulation it reads the success flag)."""
+    the highest-scoring visited states (RAQ; in simulation it reads the success flag), and the
+    frames it confirms as successes join the positives instead of the negatives. An update that
+    makes the classifier forget success is undone (``min_positive_rate``), judged on positives
+    it does not train on: a fifth of the labelled ones and every second RAQ-confirmed success
+    (the visited successes, which look unlike the labelled frames when it matters)."""
+
+    HOLD_OUT_EVERY = 2  # RAQ-confirmed successes: every second one checks, the rest train
 
     def __init__(self, updater: ClassifierUpdater, cfg: ClassifierUpdateConfig):
         self.updater, self.cfg = updater, cfg
         self._candidates: list[dict[str, np.ndarray]] = []  # visited frames since last update
+        self.check = self._hold_out_labelled(updater)
+
+    @staticmethod
+    def _hold_out_labelled(up: ClassifierUpdater) -> dict[str, np.ndarray]:
+        """Every fifth labelled positive leaves training for the check set (all stay when there
+        are fewer than five)."""
+        n = len(next(iter(up.positives.values())))
+        held = np.arange(4, n, 5)
+        train = np.setdiff1d(np.arange(n), held)
+        check = {k: v[held] for k, v in up.positives.items()}
+        up.positives = {k: v[train] for k, v in up.positives.items()}
+        return check
 
     def observe_episode(self, episode: Any) -> None:
         visited = {k: episode.obs[k][1:] for k in self.updater.model.obs_keys}
-        self.updater.add_negatives(visited)
         self._candidates.append({**visited, "success": np.asarray(episode.success, bool)})
 
     def update(self) -> dict[str, Any] | None:
         metrics: dict[str, Any] = {}
-        if self.cfg.max_queries > 0 and self._candidates:
-            cands = {
-                k: np.concatenate([c[k] for c in self._candidates]) for k in self._candidates[0]
-            }
-            self.updater.cfg.query_budget = self.cfg.max_queries
-            q = self.updater.query(cands, lambda c: c["success"], self.cfg.queries_per_update)
-            metrics["classifier/queries"] = float(self.updater.queries_used)
-            metrics["classifier/query_positive"] = float(q["positive"])
-        self._candidates.clear()
-        metrics.update(self.updater.update(self.cfg.steps))
-        self.updater.model.eval()
+        cands = self._take_candidates()
+        if cands is not None:
+            asked = np.zeros(0, int)
+            if self.cfg.max_queries > 0:
+                self.updater.cfg.query_budget = self.cfg.max_queries
+                q = self.updater.query(
+                    cands, lambda c: c["success"], self.cfg.queries_per_update,
+                    hold_out_every=self.HOLD_OUT_EVERY,
+                )  # fmt: skip
+                asked = q["asked_idx"]
+                if q["held_out"] is not None:
+                    self.check = concat(self.check, q["held_out"])
+                metrics["classifier/queries"] = float(self.updater.queries_used)
+                metrics["classifier/query_positive"] = float(q["positive"])
+            keep = np.setdiff1d(np.arange(len(cands["success"])), asked)
+            self.updater.add_negatives({k: cands[k][keep] for k in self.updater.model.obs_keys})
+        metrics.update(self._guarded_update())
+        if cands is not None and cands["success"].any():  # simulator-judged: a diagnostic only
+            hits = self.success_of({k: v[cands["success"]] for k, v in cands.items()})
+            metrics["classifier/visited_success_tpr"] = float(hits.mean())
         return metrics
 
+    def _take_candidates(self) -> dict[str, np.ndarray] | None:
+        if not self._candidates:
+            return None
+        c = self._candidates
+        self._candidates = []
+        return {k: np.concatenate([x[k] for x in c]) for k in c[0]}
+
+    def _guarded_update(self) -> dict[str, Any]:
+        """The classifier's gradient steps, undone when they drop the share of known positives
+        scored as success below ``min_positive_rate`` (and below what it was)."""
+        up, floor = self.updater, self.cfg.min_positive_rate
+        before = self.positive_rate()
+        saved = copy.deepcopy((up.model.state_dict(), up.opt.state_dict()))
+        metrics: dict[str, Any] = dict(up.update(self.cfg.steps))
+        up.model.eval()
+        after = self.positive_rate()
+        rolled_back = floor > 0 and after < min(floor, before)
+        if rolled_back:
+            up.model.load_state_dict(saved[0])
+            up.opt.load_state_dict(saved[1])
+            print(
+                f"[classifier] an online update dropped the known positives scored as success "
+                f"from {before:.2f} to {after:.2f} (< classifier.min_positive_rate={floor}): "
+                "undone"
+            )
+        metrics["classifier/positive_rate"] = before if rolled_back else after
+        metrics["classifier/rolled_back"] = float(rolled_back)
+        return metrics
+
+    def success_of(self, frames: dict[str, np.ndarray], cap: int = 512) -> np.ndarray:
+        """Whether the classifier calls each of (at most ``cap``, evenly spaced) frames a
+        success."""
+        n = len(next(iter(frames.values())))
+        idx = np.linspace(0, n - 1, min(n, cap)).astype(int) if n else np.zeros(0, int)
+        model = self.updater.model
+        probs = predict_proba(model, {k: frames[k][idx] for k in model.obs_keys})
+        return probs >= float(model.threshold)
+
+    def positive_rate(self) -> float:
+        """Share of the held-out positives (labelled and RAQ-confirmed) scored as success; 1.0
+        without any."""
+        if len(next(iter(self.check.values()))) == 0:
+            return 1.0
+        return float(self.success_of(self.check).mean())
+
     def state_dict(self) -> dict[str, Any]:
-        return self.updater.state_dict()
+        return {
+            **self.updater.state_dict(),
+            "candidates": list(self._candidates),
+            "check": self.check,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.updater.load_state_dict(state)
+        self._candidates = list(state.get("candidates", []))
+        self.check = state.get("check", self.check)
 
 
 class ClassifierKind:
