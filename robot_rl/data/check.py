@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from robot_rl.data.format import (
     REWARD_PREFIX,
     TMP_MARKER,
     DatasetMeta,
+    episode_id_of,
+    episode_path,
     episode_problems,
 )
 from robot_rl.errors import UserError
@@ -40,8 +43,27 @@ def _read_all(path: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def check_dataset(root: str | Path) -> list[Problem]:
-    """All problems found in the dataset at ``root`` (empty list = healthy)."""
+def _name_problem(name: str, names: Collection[str]) -> str | None:
+    """Why an episodes/ file name is not an episode (None: it is one)."""
+    if episode_id_of(name) is not None:
+        return None
+    m = _EPISODE_RE.match(name)
+    if m is None:
+        return "unexpected file (episodes are <id>.npz)"
+    canonical = episode_path(Path(), int(m.group(1))).name
+    if canonical in names:
+        return (
+            f"duplicate episode id {int(m.group(1))} (also {EPISODES_DIR}/{canonical}); readers "
+            f"use only {canonical}: remove this file, or replace {canonical} with it"
+        )
+    return f"episode file not named <6-digit id>.npz, so readers skip it: rename it {canonical}"
+
+
+def check_dataset(root: str | Path, tasks: Collection[str] | None = None) -> list[Problem]:
+    """All problems found in the dataset at ``root`` (empty list = healthy).
+
+    ``tasks``: the known task names; a dataset whose task is not one of them is a problem.
+    """
     root = Path(root)
     probs: list[Problem] = []
     if not root.is_dir():
@@ -51,6 +73,10 @@ def check_dataset(root: str | Path) -> list[Problem]:
         meta = DatasetMeta.load(root)
     except UserError as e:
         probs.append(Problem(META_FILE, "", str(e)))
+    if meta is not None and tasks is not None and meta.task not in tasks:
+        probs.append(
+            Problem(META_FILE, "task", f"unknown task {meta.task!r} (known: {', '.join(tasks)})")
+        )
     manifest_cols: set[str] | None = None
     mpath = root / MANIFEST_FILE
     if mpath.exists():
@@ -69,13 +95,17 @@ def check_dataset(root: str | Path) -> list[Problem]:
         probs.append(Problem(EPISODES_DIR, "", "episodes directory missing"))
         return probs
     reward_sets: dict[str, set[str]] = {}
-    for name in sorted(os.listdir(ep_dir)):
+    names = sorted(os.listdir(ep_dir))
+    if not any(episode_id_of(n) is not None for n in names):
+        probs.append(Problem(EPISODES_DIR, "", "no episodes: the dataset is empty"))
+    for name in names:
         rel = f"{EPISODES_DIR}/{name}"
         if TMP_MARKER in name:
             probs.append(Problem(rel, "", "leftover temp file from an interrupted write"))
             continue
-        if not _EPISODE_RE.match(name):
-            probs.append(Problem(rel, "", "unexpected file (episodes are <id>.npz)"))
+        why = _name_problem(name, names)
+        if why is not None:
+            probs.append(Problem(rel, "", why))
             continue
         try:
             arrays = _read_all(ep_dir / name)

@@ -334,6 +334,15 @@ def episode_path(root: Path, episode_id: int) -> Path:
     return Path(root) / EPISODES_DIR / f"{episode_id:06d}.npz"
 
 
+def episode_id_of(name: str) -> int | None:
+    """The id of an episode file name in its one canonical form (``000004.npz``), else None:
+    ``4.npz`` beside ``000004.npz`` must not count as a second episode 4."""
+    m = _EPISODE_RE.match(name)
+    if m is None or name != episode_path(Path(), int(m.group(1))).name:
+        return None
+    return int(m.group(1))
+
+
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Atomically write an uncompressed npz.
 
@@ -437,8 +446,7 @@ class Dataset:
         d = self.root / EPISODES_DIR
         if not d.is_dir():
             return []
-        ids = [int(m.group(1)) for n in os.listdir(d) if (m := _EPISODE_RE.match(n))]
-        return sorted(ids)
+        return sorted(i for n in os.listdir(d) if (i := episode_id_of(n)) is not None)
 
     def __len__(self) -> int:
         return len(self.episode_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -109,6 +110,10 @@ def test_truncated_episode_file_is_named(tiny_state_dataset, tmp_path):
 
 
 def test_dataset_check_lists_problems(tiny_state_dataset):
+    p = cli("dataset", "check", str(tiny_state_dataset))
+    assert p.returncode == 1 and "unknown task 'tiny'" in p.stdout  # a synthetic task
+    meta = json.loads((tiny_state_dataset / "meta.json").read_text())
+    (tiny_state_dataset / "meta.json").write_text(json.dumps({**meta, "task": "push"}))
     assert cli("dataset", "check", str(tiny_state_dataset)).returncode == 0
     path = sorted((tiny_state_dataset / "episodes").glob("*.npz"))[1]
     arrays = dict(np.load(path))
