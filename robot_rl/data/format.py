@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.data.lock import dir_lock
 from robot_rl.errors import UserError
 from robot_rl.types import ActionSpec, ObsSpec, obs_spec_from_json, obs_spec_to_json
 
@@ -92,6 +93,33 @@ def read_json(path: Path) -> Any:
         raise UserError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{path}: not valid JSON ({e})") from None
+
+
+# --------------------------------------------------------------------------- writers' lock
+def remove_stale_temps(root: Path) -> list[Path]:
+    """Delete the temp files a killed writer left in ``root`` and ``root/episodes``.
+
+    Only safe under `dataset_lock`: then no other writer of this dataset can be mid-write.
+    ``labels/`` is left alone (the label store has its own lock and writers)."""
+    removed = []
+    for d in (Path(root), Path(root) / EPISODES_DIR):
+        if not d.is_dir():
+            continue
+        for name in os.listdir(d):
+            if name.startswith(".") and TMP_MARKER in name and (d / name).is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    (d / name).unlink()
+                    removed.append(d / name)
+    return removed
+
+
+@contextlib.contextmanager
+def dataset_lock(root: str | Path) -> Iterator[None]:
+    """Hold the dataset's writer lock (a second writer gets a one-line error naming the
+    holder), after clearing the temp files an interrupted writer left."""
+    with dir_lock(root, "dataset"):
+        remove_stale_temps(Path(root))
+        yield
 
 
 # --------------------------------------------------------------------------- episode
@@ -409,6 +437,11 @@ class DatasetWriter:
         (self.root / EPISODES_DIR).mkdir(parents=True, exist_ok=True)
         self._known_columns = set(_read_manifest(self.root)["reward_columns"])
 
+    def set_provenance(self, provenance: dict[str, Any]) -> None:
+        """Replace meta.json's provenance (a writer's job: it must describe what is on disk)."""
+        self.meta.provenance = provenance
+        atomic_write_json(self.root / META_FILE, self.meta.to_json())
+
     def exists(self, episode_id: int) -> bool:
         return episode_path(self.root, episode_id).exists()
 
@@ -503,7 +536,9 @@ class Dataset:
         """Write ``reward.<name> = fn(episode)`` into every episode; returns the column name.
 
         Other columns are never touched; re-running with the same name replaces that column
-        (e.g. a newer checkpoint). ``reward.env`` is protected.
+        (e.g. a newer checkpoint). ``reward.env`` is protected. Each episode is rewritten
+        atomically and manifest.json records the column only once every episode has it, so an
+        interrupted run is finished by running it again.
         """
         col = name if name.startswith(REWARD_PREFIX) else REWARD_PREFIX + name
         if col == ENV_REWARD or not re.fullmatch(r"reward\.[A-Za-z0-9_\-]+", col):
@@ -512,19 +547,26 @@ class Dataset:
             json.dumps(source)
         except (TypeError, ValueError) as e:
             raise UserError(f"add_reward_column: source is not JSON-serialisable ({e})") from None
-        for i in self.episode_ids:
-            arrays = self.load_arrays(i)
-            ep = Episode.from_arrays(arrays)
-            r = np.asarray(fn(ep))
-            path = self.path(i)
-            if r.shape != (ep.length,):
-                raise UserError(
-                    f"{path}: key {col!r}: fn returned shape {r.shape}, expected ({ep.length},)"
-                )
-            r = r.astype(np.float32)
-            if not np.isfinite(r).all():
-                raise UserError(f"{path}: key {col!r}: fn returned NaN or inf")
-            arrays[col] = r
-            save_npz(path, arrays)
-        _record_columns(self.root, {col: source})
+        with dataset_lock(self.root):
+            for i in self.episode_ids:
+                self._add_column_to(i, col, fn)
+            _record_columns(self.root, {col: source})
         return col
+
+    def _add_column_to(
+        self, episode_id: int, col: str, fn: Callable[[Episode], np.ndarray]
+    ) -> None:
+        """Rewrite one episode with ``col = fn(episode)`` (atomically: old file or new one)."""
+        arrays = self.load_arrays(episode_id)
+        ep = Episode.from_arrays(arrays)
+        r = np.asarray(fn(ep))
+        path = self.path(episode_id)
+        if r.shape != (ep.length,):
+            raise UserError(
+                f"{path}: key {col!r}: fn returned shape {r.shape}, expected ({ep.length},)"
+            )
+        r = r.astype(np.float32)
+        if not np.isfinite(r).all():
+            raise UserError(f"{path}: key {col!r}: fn returned NaN or inf")
+        arrays[col] = r
+        save_npz(path, arrays)

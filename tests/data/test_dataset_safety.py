@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tinydata import tiny_meta
 
-from robot_rl.data import Dataset, DatasetWriter, check_dataset
+from robot_rl.data import Dataset, DatasetWriter, Episode, check_dataset
 from robot_rl.data import format as fmt
+from robot_rl.errors import UserError
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
@@ -56,3 +60,45 @@ def test_check_names_a_truncated_episode(tiny_state_dataset: Path) -> None:
     probs = check_dataset(tiny_state_dataset)
     assert [p.file for p in probs] == ["episodes/000003.npz"], probs
     assert "truncated" in probs[0].message
+
+
+HOLD = """
+import sys, time
+from robot_rl.data.lock import dir_lock
+with dir_lock(sys.argv[1], "dataset"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_reward_column_is_refused_while_another_writer_holds_the_dataset(
+    tiny_state_dataset: Path,
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tiny_state_dataset)], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        with pytest.raises(UserError, match=f"dataset is in use by pid {holder.pid}"):
+            Dataset(tiny_state_dataset).add_reward_column("x", _zeros, {})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert Dataset(tiny_state_dataset).reward_keys == ["reward.env"]
+
+
+def _zeros(ep: Episode) -> np.ndarray:
+    return np.zeros(ep.length, np.float32)
+
+
+def test_a_writer_clears_temp_files_a_killed_writer_left(tiny_state_dataset: Path) -> None:
+    left = [
+        tiny_state_dataset / "episodes" / ".000003.npz.tmp-k1ll3d",
+        tiny_state_dataset / ".manifest.json.tmp-k1ll3d",
+    ]
+    for p in left:
+        p.write_bytes(b"PK\x03")
+    assert len(check_dataset(tiny_state_dataset)) == 2
+    Dataset(tiny_state_dataset).add_reward_column("x", _zeros, {})
+    assert not any(p.exists() for p in left)
+    assert check_dataset(tiny_state_dataset) == []
