@@ -530,6 +530,35 @@ class Dataset:
                 raise UserError(f"{path}: unreadable npz ({type(e).__name__}: {e})") from None
         return sorted(self.manifest["reward_columns"])
 
+    def _columns_of(self, episode_id: int) -> set[str]:
+        """The reward columns of one episode (reads only the npz's directory)."""
+        path = self.path(episode_id)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k for k in z.files if k.startswith(REWARD_PREFIX)}
+        except Exception as e:
+            raise UserError(f"{path}: unreadable npz ({type(e).__name__}: {e})") from None
+
+    def require_reward_column(self, col: str) -> None:
+        """UserError unless every episode has reward column ``col``, naming those that lack it
+        (a relabel that was interrupted leaves it in the first episodes only)."""
+        ids = self.episode_ids
+        lacking = [i for i in ids if col not in self._columns_of(i)]
+        if not lacking:
+            return
+        if len(lacking) == len(ids):
+            raise UserError(
+                f"{self.root}: reward column {col!r} not found (has {self.reward_keys}); add one "
+                "with robot-rl relabel"
+            )
+        names = ", ".join(self.path(i).name for i in lacking[:3])
+        more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+        raise UserError(
+            f"{self.root}: reward column {col!r} is missing from {len(lacking)} of {len(ids)} "
+            f"episodes ({names}{more}): a relabel was interrupted; run the same robot-rl relabel "
+            "again to finish it"
+        )
+
     def add_reward_column(
         self, name: str, fn: Callable[[Episode], np.ndarray], source: dict[str, Any]
     ) -> str:

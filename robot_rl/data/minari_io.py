@@ -90,8 +90,7 @@ def export_minari(
     from minari.data_collector import EpisodeBuffer
 
     ds = Dataset(dataset_root)
-    if reward_key not in ds.reward_keys:
-        raise UserError(f"{ds.root}: reward column {reward_key!r} not found (has {ds.reward_keys})")
+    ds.require_reward_column(reward_key)
     m = ds.meta
     act = m.action_spec
     from gymnasium import spaces

@@ -102,3 +102,39 @@ def test_a_writer_clears_temp_files_a_killed_writer_left(tiny_state_dataset: Pat
     Dataset(tiny_state_dataset).add_reward_column("x", _zeros, {})
     assert not any(p.exists() for p in left)
     assert check_dataset(tiny_state_dataset) == []
+
+
+def _interrupted_relabel(root: Path) -> None:
+    """What a relabel killed after two episodes leaves: the column in episodes 0 and 1 only."""
+    ds = Dataset(root)
+    for i in (0, 1):
+        ds._add_column_to(i, "reward.goal", _zeros)
+
+
+def test_pretrain_after_an_interrupted_relabel_names_the_episodes(tiny_state_dataset: Path) -> None:
+    import torch
+
+    from robot_rl.training.offline import load_offline_buffer
+
+    _interrupted_relabel(tiny_state_dataset)
+    with pytest.raises(UserError) as e:
+        load_offline_buffer(
+            str(tiny_state_dataset), "reward.goal", ("state",), 0.99, torch.device("cpu"),
+            show_progress=False,
+        )  # fmt: skip
+    msg = str(e.value)
+    assert "missing from 4 of 6 episodes" in msg and "000002.npz" in msg and "relabel" in msg
+    assert "\n" not in msg
+
+
+def test_a_column_no_episode_has_is_still_not_found(tiny_state_dataset: Path) -> None:
+    with pytest.raises(UserError, match=r"'reward.goal' not found \(has \['reward.env'\]\)"):
+        Dataset(tiny_state_dataset).require_reward_column("reward.goal")
+
+
+def test_relabel_run_again_finishes_an_interrupted_one(tiny_state_dataset: Path) -> None:
+    _interrupted_relabel(tiny_state_dataset)
+    assert any("reward column missing" in p.message for p in check_dataset(tiny_state_dataset))
+    Dataset(tiny_state_dataset).add_reward_column("goal", _zeros, {"kind": "test"})
+    assert check_dataset(tiny_state_dataset) == []
+    Dataset(tiny_state_dataset).require_reward_column("reward.goal")
