@@ -59,6 +59,41 @@ def _name_problem(name: str, names: Collection[str]) -> str | None:
     return f"episode file not named <6-digit id>.npz, so readers skip it: rename it {canonical}"
 
 
+def _ids_text(ids: list[int]) -> str:
+    names = ", ".join(episode_path(Path(), i).name for i in ids[:3])
+    return names + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+
+def _plan_problems(meta: DatasetMeta, ids: list[int]) -> list[Problem]:
+    """Episodes a collect planned (provenance: ids 0..episodes-1) but not on disk, or on disk
+    but outside its plan: the provenance must describe what is there."""
+    total = meta.provenance.get("episodes")
+    if meta.provenance.get("source") != "robot-rl collect" or not isinstance(total, int):
+        return []
+    missing = sorted(set(range(total)) - set(ids))
+    extra = sorted(set(ids) - set(range(total)))
+    probs = []
+    if missing:
+        probs.append(
+            Problem(
+                EPISODES_DIR,
+                "",
+                f"{len(missing)} of the {total} episodes meta.json's provenance "
+                f"plans are missing ({_ids_text(missing)}): run the same collect again to finish",
+            )  # fmt: skip
+        )
+    if extra:
+        probs.append(
+            Problem(
+                EPISODES_DIR,
+                "",
+                f"{len(extra)} episodes are not in meta.json's provenance "
+                f"(ids 0-{total - 1}): {_ids_text(extra)}",
+            )  # fmt: skip
+        )
+    return probs
+
+
 def check_dataset(root: str | Path, tasks: Collection[str] | None = None) -> list[Problem]:
     """All problems found in the dataset at ``root`` (empty list = healthy).
 
@@ -98,6 +133,9 @@ def check_dataset(root: str | Path, tasks: Collection[str] | None = None) -> lis
     names = sorted(os.listdir(ep_dir))
     if not any(episode_id_of(n) is not None for n in names):
         probs.append(Problem(EPISODES_DIR, "", "no episodes: the dataset is empty"))
+    if meta is not None:
+        ids = [i for n in names if (i := episode_id_of(n)) is not None]
+        probs.extend(_plan_problems(meta, ids))
     for name in names:
         rel = f"{EPISODES_DIR}/{name}"
         if TMP_MARKER in name:

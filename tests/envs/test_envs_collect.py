@@ -207,3 +207,14 @@ def test_a_truncated_episode_is_collected_again_identically(tmp_path: Path) -> N
     assert sorted(a.files) == sorted(b.files)
     assert all(np.array_equal(a[k], b[k]) for k in a.files)
     assert check_dataset(out) == []  # temp files cleared by the writer, under its lock
+
+
+def test_check_reports_planned_episodes_that_are_missing(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    collect("reach", out, 3, mixture="random:1", **STATE)
+    (out / "episodes" / "000001.npz").unlink()  # as if the run had been killed
+    probs = check_dataset(out)
+    assert len(probs) == 1 and "1 of the 3 episodes" in probs[0].message
+    assert "000001.npz" in probs[0].message
+    collect("reach", out, 3, mixture="random:1", **STATE)
+    assert check_dataset(out) == []
