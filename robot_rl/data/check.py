@@ -80,7 +80,7 @@ def _plan_problems(meta: DatasetMeta, ids: list[int]) -> list[Problem]:
                 "",
                 f"{len(missing)} of the {total} episodes meta.json's provenance "
                 f"plans are missing ({_ids_text(missing)}): run the same collect again to finish",
-            )  # fmt: skip
+            )
         )
     if extra:
         probs.append(
@@ -89,7 +89,7 @@ def _plan_problems(meta: DatasetMeta, ids: list[int]) -> list[Problem]:
                 "",
                 f"{len(extra)} episodes are not in meta.json's provenance "
                 f"(ids 0-{total - 1}): {_ids_text(extra)}",
-            )  # fmt: skip
+            )
         )
     return probs
 

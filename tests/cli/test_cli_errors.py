@@ -122,3 +122,14 @@ def test_dataset_check_lists_problems(tiny_state_dataset):
     p = cli("dataset", "check", str(tiny_state_dataset))
     assert p.returncode == 1 and path.name in p.stdout and "action" in p.stdout
     assert "Traceback" not in p.stderr
+
+
+def test_collect_with_another_mixture_into_a_dataset_is_one_line(tmp_path):
+    # no cwd=: the subprocess must import this checkout's robot_rl, not an installed one
+    out = tmp_path / "ds"
+    args = ["collect", "task=reach", "obs=state", "episodes=1", "progress=false", f"out={out}"]
+    assert cli(*args, "mixture=expert:1").returncode == 0
+    assert_one_line_error(cli(*args, "mixture=random:1"), "mixture=expert:1 seed=0", "append=true")
+    p = cli(*args, "mixture=random:1", "episodes=2", "append=true")
+    assert p.returncode == 0, p.stderr
+    assert cli("dataset", "check", str(out)).returncode == 0
