@@ -219,16 +219,22 @@ def collect_batches(provenance: dict[str, Any]) -> list[dict[str, Any]] | None:
     An older robot_rl recorded one mixture, seed and episode count: one batch."""
     if provenance.get("source") != SOURCE:
         return None
-    if "batches" in provenance:
-        return [dict(b) for b in provenance["batches"]]
-    return [
-        {
-            "first": 0,
-            "episodes": int(provenance["episodes"]),
-            "mixture": canonical_mixture(provenance["mixture"]),
-            "seed": int(provenance["seed"]),
-        }
-    ]
+    raw = provenance.get("batches") or [{"first": 0, **provenance}]
+    try:
+        return [
+            {
+                "first": int(b["first"]),
+                "episodes": int(b["episodes"]),
+                "mixture": canonical_mixture(b["mixture"]),
+                "seed": int(b["seed"]),
+            }
+            for b in raw
+        ]
+    except (KeyError, TypeError, ValueError, UserError) as e:
+        raise UserError(
+            f"meta.json: key 'provenance' is not a robot-rl collect plan ({type(e).__name__}: "
+            f"{e}); collect into a new out="
+        ) from None
 
 
 def _describe(batch: dict[str, Any]) -> str:

@@ -218,3 +218,13 @@ def test_check_reports_planned_episodes_that_are_missing(tmp_path: Path) -> None
     assert "000001.npz" in probs[0].message
     collect("reach", out, 3, mixture="random:1", **STATE)
     assert check_dataset(out) == []
+
+
+def test_a_damaged_collect_provenance_is_a_user_error(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    collect("reach", out, 1, mixture="random:1", **STATE)
+    meta = json.loads((out / "meta.json").read_text())
+    meta["provenance"]["batches"][0].pop("seed")
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="provenance.*KeyError"):
+        collect("reach", out, 1, mixture="random:1", **STATE)
