@@ -420,7 +420,10 @@ def _record_columns(root: Path, sources: Mapping[str, dict[str, Any]]) -> None:
 
 
 class DatasetWriter:
-    """Writes episodes into a dataset directory; several writers (processes) may share one."""
+    """Writes episodes into a dataset directory; several writers (processes) may share one.
+
+    Whole operations (collect, relabel, import) hold `dataset_lock` around their writers, so a
+    second operation on the same dataset is refused instead of mixed in."""
 
     def __init__(self, root: str | Path, meta: DatasetMeta) -> None:
         self.root = Path(root)
