@@ -176,6 +176,8 @@ def _run_stages(cfg: PipelineConfig, kind: Any) -> Path:
     data = root / "data"
     t_start = time.perf_counter()
 
+    _refuse_other_data(cfg, data)
+
     def collect_stage(fresh: bool) -> Any:
         from robot_rl.envs.collect import collect
 
@@ -325,6 +327,20 @@ def _run_stages(cfg: PipelineConfig, kind: Any) -> Path:
     atomic_write_json(root / "summary.json", summary)
     print(json.dumps(summary, indent=1))
     return root
+
+
+def _refuse_other_data(cfg: PipelineConfig, data: Path) -> None:
+    """A pipeline re-run on an ``out`` whose data another mixture or seed made is refused: its
+    collect would add nothing, and every later stage would train on the old data."""
+    from robot_rl.data import DatasetMeta
+    from robot_rl.envs.collect import canonical_mixture, collect_batches, plan_batches
+
+    if not (data / "meta.json").exists():
+        return
+    batches = collect_batches(DatasetMeta.load(data).provenance)
+    if batches is not None:  # otherwise collect itself refuses the directory
+        fix = f"use a new out= for other data (out={cfg.out} was trained on this data)"
+        plan_batches(data, batches, canonical_mixture(cfg.mixture), cfg.seed, cfg.episodes, fix=fix)
 
 
 def _method_settings(cfg: PipelineConfig) -> dict[str, Any]:

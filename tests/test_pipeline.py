@@ -193,3 +193,17 @@ def test_pipeline_with_a_preference_reward_trains_for_its_configured_steps(tmp_p
     for run in ("pretrain-iql", FT):
         run_cfg = json.loads((out / run / "run_config.json").read_text())
         assert run_cfg["config"]["reward_bias"] == -1.0, run
+
+
+def test_a_changed_mixture_on_an_existing_out_is_refused_before_any_stage(tmp_path):
+    from robot_rl.envs.collect import collect
+    from robot_rl.errors import UserError
+
+    out = tmp_path / "run"
+    collect("zone", out / "data", 2, mixture="expert:1", obs="both", image_size=32, progress=False)
+    cfg = PipelineConfig(out=str(out), **{**TINY, "episodes": 2, "mixture": "play:1"})
+    with pytest.raises(UserError, match=r"mixture=expert:1 seed=0 .*play:1.*new out="):
+        run_pipeline(cfg)
+    assert not (out / "stages.json").exists() or "collect" not in json.loads(
+        (out / "stages.json").read_text()
+    )

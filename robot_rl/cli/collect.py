@@ -1,6 +1,9 @@
 """`robot-rl collect`: episodes from scripted (or learned) policies into a dataset directory.
 
-Resumable: episode ids are deterministic, so a re-run writes only what is missing.
+Resumable: episode ids are deterministic, so a re-run writes only what is missing (or what a
+killed run left unreadable). A larger ``episodes`` extends the dataset; another mixture or seed
+is refused unless ``append=true``, which adds the new episodes after the old ones. meta.json's
+provenance lists every batch (ids, mixture, seed), so it always describes what is on disk.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class CollectConfig:
     workers: int = 1
     seed: int = 0
     progress: bool = True
+    # Add episodes of another mixture/seed to an existing dataset; episodes= is the new total.
+    append: bool = False
 
 
 def run(cfg: CollectConfig) -> dict:
@@ -38,6 +43,7 @@ def run(cfg: CollectConfig) -> dict:
         workers=cfg.workers,
         seed=cfg.seed,
         progress=cfg.progress,
+        append=cfg.append,
     )
     return summary
 

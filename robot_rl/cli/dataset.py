@@ -49,8 +49,9 @@ def check(root: str, as_json: bool = False) -> int:
     import json
 
     from robot_rl.data import check_dataset
+    from robot_rl.envs.tasks import list_tasks
 
-    problems = check_dataset(root)
+    problems = check_dataset(root, tasks=list_tasks())
     for pr in problems:
         print(json.dumps(pr.__dict__) if as_json else f"- {pr}")
     if not as_json:

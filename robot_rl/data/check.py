@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from robot_rl.data.format import (
     REWARD_PREFIX,
     TMP_MARKER,
     DatasetMeta,
+    episode_id_of,
+    episode_path,
     episode_problems,
 )
 from robot_rl.errors import UserError
@@ -40,8 +43,62 @@ def _read_all(path: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def check_dataset(root: str | Path) -> list[Problem]:
-    """All problems found in the dataset at ``root`` (empty list = healthy)."""
+def _name_problem(name: str, names: Collection[str]) -> str | None:
+    """Why an episodes/ file name is not an episode (None: it is one)."""
+    if episode_id_of(name) is not None:
+        return None
+    m = _EPISODE_RE.match(name)
+    if m is None:
+        return "unexpected file (episodes are <id>.npz)"
+    canonical = episode_path(Path(), int(m.group(1))).name
+    if canonical in names:
+        return (
+            f"duplicate episode id {int(m.group(1))} (also {EPISODES_DIR}/{canonical}); readers "
+            f"use only {canonical}: remove this file, or replace {canonical} with it"
+        )
+    return f"episode file not named <6-digit id>.npz, so readers skip it: rename it {canonical}"
+
+
+def _ids_text(ids: list[int]) -> str:
+    names = ", ".join(episode_path(Path(), i).name for i in ids[:3])
+    return names + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+
+def _plan_problems(meta: DatasetMeta, ids: list[int]) -> list[Problem]:
+    """Episodes a collect planned (provenance: ids 0..episodes-1) but not on disk, or on disk
+    but outside its plan: the provenance must describe what is there."""
+    total = meta.provenance.get("episodes")
+    if meta.provenance.get("source") != "robot-rl collect" or not isinstance(total, int):
+        return []
+    missing = sorted(set(range(total)) - set(ids))
+    extra = sorted(set(ids) - set(range(total)))
+    probs = []
+    if missing:
+        probs.append(
+            Problem(
+                EPISODES_DIR,
+                "",
+                f"{len(missing)} of the {total} episodes meta.json's provenance "
+                f"plans are missing ({_ids_text(missing)}): run the same collect again to finish",
+            )
+        )
+    if extra:
+        probs.append(
+            Problem(
+                EPISODES_DIR,
+                "",
+                f"{len(extra)} episodes are not in meta.json's provenance "
+                f"(ids 0-{total - 1}): {_ids_text(extra)}",
+            )
+        )
+    return probs
+
+
+def check_dataset(root: str | Path, tasks: Collection[str] | None = None) -> list[Problem]:
+    """All problems found in the dataset at ``root`` (empty list = healthy).
+
+    ``tasks``: the known task names; a dataset whose task is not one of them is a problem.
+    """
     root = Path(root)
     probs: list[Problem] = []
     if not root.is_dir():
@@ -51,6 +108,10 @@ def check_dataset(root: str | Path) -> list[Problem]:
         meta = DatasetMeta.load(root)
     except UserError as e:
         probs.append(Problem(META_FILE, "", str(e)))
+    if meta is not None and tasks is not None and meta.task not in tasks:
+        probs.append(
+            Problem(META_FILE, "task", f"unknown task {meta.task!r} (known: {', '.join(tasks)})")
+        )
     manifest_cols: set[str] | None = None
     mpath = root / MANIFEST_FILE
     if mpath.exists():
@@ -69,13 +130,20 @@ def check_dataset(root: str | Path) -> list[Problem]:
         probs.append(Problem(EPISODES_DIR, "", "episodes directory missing"))
         return probs
     reward_sets: dict[str, set[str]] = {}
-    for name in sorted(os.listdir(ep_dir)):
+    names = sorted(os.listdir(ep_dir))
+    if not any(episode_id_of(n) is not None for n in names):
+        probs.append(Problem(EPISODES_DIR, "", "no episodes: the dataset is empty"))
+    if meta is not None:
+        ids = [i for n in names if (i := episode_id_of(n)) is not None]
+        probs.extend(_plan_problems(meta, ids))
+    for name in names:
         rel = f"{EPISODES_DIR}/{name}"
         if TMP_MARKER in name:
             probs.append(Problem(rel, "", "leftover temp file from an interrupted write"))
             continue
-        if not _EPISODE_RE.match(name):
-            probs.append(Problem(rel, "", "unexpected file (episodes are <id>.npz)"))
+        why = _name_problem(name, names)
+        if why is not None:
+            probs.append(Problem(rel, "", why))
             continue
         try:
             arrays = _read_all(ep_dir / name)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.data.lock import dir_lock
 from robot_rl.errors import UserError
 from robot_rl.types import ActionSpec, ObsSpec, obs_spec_from_json, obs_spec_to_json
 
@@ -44,12 +45,28 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where Linux allows)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write ``path`` via a temp file in the same directory, fsync, then ``os.replace``."""
+    """Write ``path`` via a temp file in the same directory, fsync, then ``os.replace``.
+
+    The file gets the mode a plain ``open`` would (0o666 less the umask), not mkstemp's 0o600,
+    so a dataset can be shared with a group.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARKER}", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
@@ -76,6 +93,33 @@ def read_json(path: Path) -> Any:
         raise UserError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{path}: not valid JSON ({e})") from None
+
+
+# --------------------------------------------------------------------------- writers' lock
+def remove_stale_temps(root: Path) -> list[Path]:
+    """Delete the temp files a killed writer left in ``root`` and ``root/episodes``.
+
+    Only safe under `dataset_lock`: then no other writer of this dataset can be mid-write.
+    ``labels/`` is left alone (the label store has its own lock and writers)."""
+    removed = []
+    for d in (Path(root), Path(root) / EPISODES_DIR):
+        if not d.is_dir():
+            continue
+        for name in os.listdir(d):
+            if name.startswith(".") and TMP_MARKER in name and (d / name).is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    (d / name).unlink()
+                    removed.append(d / name)
+    return removed
+
+
+@contextlib.contextmanager
+def dataset_lock(root: str | Path) -> Iterator[None]:
+    """Hold the dataset's writer lock (a second writer gets a one-line error naming the
+    holder), after clearing the temp files an interrupted writer left."""
+    with dir_lock(root, "dataset"):
+        remove_stale_temps(Path(root))
+        yield
 
 
 # --------------------------------------------------------------------------- episode
@@ -318,6 +362,15 @@ def episode_path(root: Path, episode_id: int) -> Path:
     return Path(root) / EPISODES_DIR / f"{episode_id:06d}.npz"
 
 
+def episode_id_of(name: str) -> int | None:
+    """The id of an episode file name in its one canonical form (``000004.npz``), else None:
+    ``4.npz`` beside ``000004.npz`` must not count as a second episode 4."""
+    m = _EPISODE_RE.match(name)
+    if m is None or name != episode_path(Path(), int(m.group(1))).name:
+        return None
+    return int(m.group(1))
+
+
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Atomically write an uncompressed npz.
 
@@ -367,7 +420,10 @@ def _record_columns(root: Path, sources: Mapping[str, dict[str, Any]]) -> None:
 
 
 class DatasetWriter:
-    """Writes episodes into a dataset directory; several writers (processes) may share one."""
+    """Writes episodes into a dataset directory; several writers (processes) may share one.
+
+    Whole operations (collect, relabel, import) hold `dataset_lock` around their writers, so a
+    second operation on the same dataset is refused instead of mixed in."""
 
     def __init__(self, root: str | Path, meta: DatasetMeta) -> None:
         self.root = Path(root)
@@ -383,6 +439,11 @@ class DatasetWriter:
             atomic_write_json(meta_path, meta.to_json())
         (self.root / EPISODES_DIR).mkdir(parents=True, exist_ok=True)
         self._known_columns = set(_read_manifest(self.root)["reward_columns"])
+
+    def set_provenance(self, provenance: dict[str, Any]) -> None:
+        """Replace meta.json's provenance (a writer's job: it must describe what is on disk)."""
+        self.meta.provenance = provenance
+        atomic_write_json(self.root / META_FILE, self.meta.to_json())
 
     def exists(self, episode_id: int) -> bool:
         return episode_path(self.root, episode_id).exists()
@@ -421,8 +482,7 @@ class Dataset:
         d = self.root / EPISODES_DIR
         if not d.is_dir():
             return []
-        ids = [int(m.group(1)) for n in os.listdir(d) if (m := _EPISODE_RE.match(n))]
-        return sorted(ids)
+        return sorted(i for n in os.listdir(d) if (i := episode_id_of(n)) is not None)
 
     def __len__(self) -> int:
         return len(self.episode_ids)
@@ -473,13 +533,44 @@ class Dataset:
                 raise UserError(f"{path}: unreadable npz ({type(e).__name__}: {e})") from None
         return sorted(self.manifest["reward_columns"])
 
+    def _columns_of(self, episode_id: int) -> set[str]:
+        """The reward columns of one episode (reads only the npz's directory)."""
+        path = self.path(episode_id)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k for k in z.files if k.startswith(REWARD_PREFIX)}
+        except Exception as e:
+            raise UserError(f"{path}: unreadable npz ({type(e).__name__}: {e})") from None
+
+    def require_reward_column(self, col: str) -> None:
+        """UserError unless every episode has reward column ``col``, naming those that lack it
+        (a relabel that was interrupted leaves it in the first episodes only)."""
+        ids = self.episode_ids
+        lacking = [i for i in ids if col not in self._columns_of(i)]
+        if not lacking:
+            return
+        if len(lacking) == len(ids):
+            raise UserError(
+                f"{self.root}: reward column {col!r} not found (has {self.reward_keys}); add one "
+                "with robot-rl relabel"
+            )
+        names = ", ".join(self.path(i).name for i in lacking[:3])
+        more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+        raise UserError(
+            f"{self.root}: reward column {col!r} is missing from {len(lacking)} of {len(ids)} "
+            f"episodes ({names}{more}): a relabel was interrupted; run the same robot-rl relabel "
+            "again to finish it"
+        )
+
     def add_reward_column(
         self, name: str, fn: Callable[[Episode], np.ndarray], source: dict[str, Any]
     ) -> str:
         """Write ``reward.<name> = fn(episode)`` into every episode; returns the column name.
 
         Other columns are never touched; re-running with the same name replaces that column
-        (e.g. a newer checkpoint). ``reward.env`` is protected.
+        (e.g. a newer checkpoint). ``reward.env`` is protected. Each episode is rewritten
+        atomically and manifest.json records the column only once every episode has it, so an
+        interrupted run is finished by running it again.
         """
         col = name if name.startswith(REWARD_PREFIX) else REWARD_PREFIX + name
         if col == ENV_REWARD or not re.fullmatch(r"reward\.[A-Za-z0-9_\-]+", col):
@@ -488,19 +579,26 @@ class Dataset:
             json.dumps(source)
         except (TypeError, ValueError) as e:
             raise UserError(f"add_reward_column: source is not JSON-serialisable ({e})") from None
-        for i in self.episode_ids:
-            arrays = self.load_arrays(i)
-            ep = Episode.from_arrays(arrays)
-            r = np.asarray(fn(ep))
-            path = self.path(i)
-            if r.shape != (ep.length,):
-                raise UserError(
-                    f"{path}: key {col!r}: fn returned shape {r.shape}, expected ({ep.length},)"
-                )
-            r = r.astype(np.float32)
-            if not np.isfinite(r).all():
-                raise UserError(f"{path}: key {col!r}: fn returned NaN or inf")
-            arrays[col] = r
-            save_npz(path, arrays)
-        _record_columns(self.root, {col: source})
+        with dataset_lock(self.root):
+            for i in self.episode_ids:
+                self._add_column_to(i, col, fn)
+            _record_columns(self.root, {col: source})
         return col
+
+    def _add_column_to(
+        self, episode_id: int, col: str, fn: Callable[[Episode], np.ndarray]
+    ) -> None:
+        """Rewrite one episode with ``col = fn(episode)`` (atomically: old file or new one)."""
+        arrays = self.load_arrays(episode_id)
+        ep = Episode.from_arrays(arrays)
+        r = np.asarray(fn(ep))
+        path = self.path(episode_id)
+        if r.shape != (ep.length,):
+            raise UserError(
+                f"{path}: key {col!r}: fn returned shape {r.shape}, expected ({ep.length},)"
+            )
+        r = r.astype(np.float32)
+        if not np.isfinite(r).all():
+            raise UserError(f"{path}: key {col!r}: fn returned NaN or inf")
+        arrays[col] = r
+        save_npz(path, arrays)

@@ -19,11 +19,14 @@ import numpy as np
 
 from robot_rl.data.format import (
     ENV_REWARD,
+    META_FILE,
     REWARD_PREFIX,
     Dataset,
     DatasetMeta,
     DatasetWriter,
     Episode,
+    atomic_write_json,
+    dataset_lock,
 )
 from robot_rl.errors import UserError
 from robot_rl.types import ActionSpec, ArraySpec, ObsSpec
@@ -87,8 +90,7 @@ def export_minari(
     from minari.data_collector import EpisodeBuffer
 
     ds = Dataset(dataset_root)
-    if reward_key not in ds.reward_keys:
-        raise UserError(f"{ds.root}: reward column {reward_key!r} not found (has {ds.reward_keys})")
+    ds.require_reward_column(reward_key)
     m = ds.meta
     act = m.action_spec
     from gymnasium import spaces
@@ -214,37 +216,58 @@ def import_minari(
         reward_key = ours.get("minari_reward_key", ENV_REWARD) if ours else ENV_REWARD
         ids = ours.get("episode_ids") if ours else None
         infos_out = ours.get("episode_info") if ours else None
-        writer = DatasetWriter(out_root, meta)
-        success_known = True
-        for n, mep in enumerate(mds.iterate_episodes()):
-            T = len(mep.rewards)
-            obs_raw = mep.observations if is_dict else {next(iter(obs_spec)): mep.observations}
-            obs = {k: np.asarray(obs_raw[k]).astype(obs_spec[k].dtype) for k in obs_spec}
-            term = np.asarray(mep.terminations, dtype=bool)
-            trunc = np.asarray(mep.truncations, dtype=bool) & ~term
-            infos = mep.infos or {}
-            if "success" in infos:
-                succ = np.asarray(infos["success"], dtype=bool)[-T:]  # drop a reset-time entry
-            else:
-                succ, success_known = np.zeros(T, dtype=bool), False
-            rewards = {reward_key: np.asarray(mep.rewards, dtype=np.float32)}
-            for k, v in infos.items():
-                if k.startswith(REWARD_PREFIX) and k != reward_key:
-                    rewards[k] = np.asarray(v, dtype=np.float32)[-T:]
-            info = infos_out[n] if infos_out and n < len(infos_out) else {"minari_episode": n}
-            ep = Episode(
-                obs=obs,
-                action=np.asarray(mep.actions, dtype=np.float32),
-                rewards=rewards,
-                terminated=term,
-                truncated=trunc,
-                success=succ,
-                info=info,
-            )
-            writer.write(ep, int(ids[n]) if ids and n < len(ids) else n)
-    if not success_known:
-        meta.provenance["success"] = "unknown (no infos['success'] in the Minari dataset)"
-        from robot_rl.data.format import META_FILE, atomic_write_json
-
-        atomic_write_json(Path(out_root) / META_FILE, meta.to_json())
+        with dataset_lock(out_root):  # one writer at a time; clears a killed one's temps
+            _refuse_existing_episodes(Path(out_root))
+            writer = DatasetWriter(out_root, meta)
+            success_known = True
+            for n, mep in enumerate(mds.iterate_episodes()):
+                ep, known = _episode_from_minari(mep, n, obs_spec, is_dict, reward_key, infos_out)
+                success_known &= known
+                writer.write(ep, int(ids[n]) if ids and n < len(ids) else n)
+            if not success_known:
+                meta.provenance["success"] = "unknown (no infos['success'] in the Minari dataset)"
+                atomic_write_json(Path(out_root) / META_FILE, meta.to_json())
     return Dataset(out_root)
+
+
+def _refuse_existing_episodes(out_root: Path) -> None:
+    """Importing over a dataset would replace its episodes id by id and keep its provenance."""
+    if (out_root / META_FILE).exists() and Dataset(out_root).episode_ids:
+        raise UserError(
+            f"{out_root}: already holds a dataset with episodes; import into a new directory"
+        )
+
+
+def _episode_from_minari(
+    mep: Any,
+    n: int,
+    obs_spec: ObsSpec,
+    is_dict: bool,
+    reward_key: str,
+    infos_out: list[dict[str, Any]] | None,
+) -> tuple[Episode, bool]:
+    """Minari episode ``n`` as our Episode, and whether it carried ``infos['success']``."""
+    T = len(mep.rewards)
+    obs_raw = mep.observations if is_dict else {next(iter(obs_spec)): mep.observations}
+    obs = {k: np.asarray(obs_raw[k]).astype(obs_spec[k].dtype) for k in obs_spec}
+    term = np.asarray(mep.terminations, dtype=bool)
+    trunc = np.asarray(mep.truncations, dtype=bool) & ~term
+    infos = mep.infos or {}
+    known = "success" in infos
+    # [-T:] drops a reset-time entry
+    succ = np.asarray(infos["success"], dtype=bool)[-T:] if known else np.zeros(T, dtype=bool)
+    rewards = {reward_key: np.asarray(mep.rewards, dtype=np.float32)}
+    for k, v in infos.items():
+        if k.startswith(REWARD_PREFIX) and k != reward_key:
+            rewards[k] = np.asarray(v, dtype=np.float32)[-T:]
+    info = infos_out[n] if infos_out and n < len(infos_out) else {"minari_episode": n}
+    episode = Episode(
+        obs=obs,
+        action=np.asarray(mep.actions, dtype=np.float32),
+        rewards=rewards,
+        terminated=term,
+        truncated=trunc,
+        success=succ,
+        info=info,
+    )
+    return episode, known

@@ -93,13 +93,10 @@ class ReplayBuffer:
                     f"{ds.root / 'meta.json'}: key 'obs_spec.{k}' not in dataset "
                     f"(has {sorted(ds.meta.obs_spec)})"
                 )
-        if reward_key not in ds.reward_keys:
-            raise UserError(
-                f"{ds.root}: reward column {reward_key!r} not found (has {ds.reward_keys})"
-            )
         ids = ds.episode_ids
         if not ids:
             raise UserError(f"{ds.root}: dataset has no episodes")
+        ds.require_reward_column(reward_key)
         frames = sum(ds.episode_length(i) + 1 for i in ids)
         spec = {k: ds.meta.obs_spec[k] for k in keys}
         buf = ReplayBuffer(

@@ -8,6 +8,7 @@ a re-run writes only the ids that are missing and never duplicates one.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -200,7 +201,152 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+# --------------------------------------------------------------------------- plan
+# A dataset's plan is a list of batches in meta.json's provenance, each
+# {"first": id, "episodes": n, "mixture": canonical, "seed": s}: episode i of a batch is
+# collected by its mixture's component assign(...)[i - first] with seed s * 1_000_003 + i.
+# A first collect makes one batch; extending (a larger episodes=) or append=true adds one.
+SOURCE = "robot-rl collect"
+
+
+def canonical_mixture(spec: str | list[tuple[str, float, float]]) -> str:
+    """One spelling per mixture: ``expert:1`` and ``expert:1.0`` compare equal."""
+    return "+".join(f"{c.label}:{c.fraction:.6g}" for c in parse_mixture(spec))
+
+
+def collect_batches(provenance: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The collect plan recorded in a dataset's provenance (None: not made by collect).
+    An older robot_rl recorded one mixture, seed and episode count: one batch."""
+    if provenance.get("source") != SOURCE:
+        return None
+    raw = provenance.get("batches") or [{"first": 0, **provenance}]
+    try:
+        return [
+            {
+                "first": int(b["first"]),
+                "episodes": int(b["episodes"]),
+                "mixture": canonical_mixture(b["mixture"]),
+                "seed": int(b["seed"]),
+            }
+            for b in raw
+        ]
+    except (KeyError, TypeError, ValueError, UserError) as e:
+        raise UserError(
+            f"meta.json: key 'provenance' is not a robot-rl collect plan ({type(e).__name__}: "
+            f"{e}); collect into a new out="
+        ) from None
+
+
+def _describe(batch: dict[str, Any]) -> str:
+    last = batch["first"] + batch["episodes"] - 1
+    return f"mixture={batch['mixture']} seed={batch['seed']} (episodes {batch['first']}-{last})"
+
+
+def plan_batches(
+    out_dir: str | Path,
+    batches: list[dict[str, Any]],
+    mixture: str,
+    seed: int,
+    episodes: int,
+    append: bool = False,
+    fix: str = "collect into a new out=, or pass append=true to add episodes of these settings "
+    "after the existing ones (episodes= counts them all)",
+) -> list[dict[str, Any]]:
+    """The plan after this request: the same (resume), one batch more (extend, append), or a
+    UserError saying what differs and ``fix``. ``mixture`` is canonical."""
+    total = batches[-1]["first"] + batches[-1]["episodes"] if batches else 0
+    wanted = {"mixture": mixture, "seed": seed}
+    other = [b for b in batches if {k: b[k] for k in wanted} != wanted]
+    if other and not append:
+        raise UserError(
+            f"{out_dir}: was collected with {_describe(other[0])}; this run asks "
+            f"mixture={mixture} seed={seed}: {fix}"
+        )
+    if episodes < total:
+        raise UserError(
+            f"{out_dir}: holds a plan of {total} episodes, more than episodes={episodes}: pass "
+            f"episodes={total} (or more) to resume or extend it, or collect into a new out="
+        )
+    if episodes == total:
+        if batches and {k: batches[-1][k] for k in wanted} != wanted:
+            raise UserError(
+                f"{out_dir}: already plans {total} episodes, the last with "
+                f"{_describe(batches[-1])}; to append episodes of mixture={mixture} "
+                f"seed={seed}, raise episodes= above {total}"
+            )
+        return batches
+    return [*batches, {"first": total, "episodes": episodes - total, **wanted}]
+
+
+def planned_episodes(batches: list[dict[str, Any]]) -> list[tuple[int, Component, int]]:
+    """(episode id, component, seed) of every episode the plan holds."""
+    out = []
+    for b in batches:
+        comps = parse_mixture(b["mixture"])
+        for k, c in enumerate(assign(comps, b["episodes"])):
+            i = b["first"] + k
+            out.append((i, comps[c], b["seed"] * 1_000_003 + i))
+    return out
+
+
+def _existing_info(path: Path) -> dict[str, Any] | None:
+    """The info of a complete, readable episode file; None if it is truncated or unreadable."""
+    from robot_rl.data.format import INFO_KEY, load_npz
+
+    try:
+        arrays = load_npz(path)  # every member: a truncated one fails here
+        info = json.loads(str(arrays[INFO_KEY][()]))
+        return info if isinstance(info, dict) else None
+    except (UserError, KeyError, ValueError):
+        return None
+
+
+def episodes_to_collect(
+    root: Path, plan: list[tuple[int, Component, int]]
+) -> tuple[list[tuple[int, Component, int]], list[int]]:
+    """The planned episodes missing or unreadable on disk, and the ids of the unreadable ones.
+
+    An episode on disk that another policy or seed collected is a UserError: the directory
+    holds episodes of two collections (an older robot_rl mixed them without a word)."""
+    from robot_rl.data import Dataset
+    from robot_rl.data.format import episode_path
+
+    planned = {i for i, _, _ in plan}
+    extra = [i for i in Dataset(root).episode_ids if i not in planned]
+    if extra:
+        raise UserError(
+            f"{root}: episodes {extra[:5]} are not in the collect plan of meta.json (ids "
+            f"0-{len(plan) - 1}); collect into a new out="
+        )
+    todo, broken = [], []
+    for i, comp, seed in plan:
+        path = episode_path(root, i)
+        if not path.exists():
+            todo.append((i, comp, seed))
+            continue
+        info = _existing_info(path)
+        if info is None:
+            todo.append((i, comp, seed))
+            broken.append(i)
+        elif (info.get("policy"), info.get("seed")) != (comp.label, seed):
+            raise UserError(
+                f"{path}: collected by policy {info.get('policy')} seed {info.get('seed')}, but "
+                f"meta.json plans {comp.label} seed {seed}: the directory mixes two "
+                "collections; collect into a new out="
+            )
+    return todo, broken
+
+
 # --------------------------------------------------------------------------- driver
+@dataclass(frozen=True)
+class CollectSettings:
+    task: str
+    obs: str = "pixels"
+    image_size: int = 64
+    workers: int = 1
+    progress: bool = True
+
+
 def collect(
     task: str,
     out_dir: str | Path,
@@ -211,57 +357,104 @@ def collect(
     workers: int = 1,
     seed: int = 0,
     progress: bool = True,
+    append: bool = False,
 ) -> dict[str, Any]:
-    """Collect ``episodes`` episodes into ``out_dir``; returns a summary."""
-    from robot_rl.data import DatasetMeta, DatasetWriter
-    from robot_rl.envs import env_obs_spec, get_task_info, make_env
-    from robot_rl.progress import progress as bar
-    from robot_rl.types import ActionSpec
+    """Collect until ``out_dir`` holds ``episodes`` episodes; returns a summary.
+
+    A re-run with the same settings resumes (missing and unreadable episodes are collected
+    again, identically) or extends (a larger ``episodes``). Other settings are refused unless
+    ``append``: then the new episodes follow the existing ones and provenance lists both.
+    """
+    from robot_rl.data.format import dataset_lock
 
     if episodes <= 0:
         raise UserError(f"episodes={episodes}: must be positive")
     if workers < 1:
         raise UserError(f"workers={workers}: must be at least 1")
-    info = get_task_info(task)
-    comps = parse_mixture(mixture)
-    env = make_env(task, obs=obs, image_size=image_size)
-    meta = DatasetMeta(
-        task=task,
+    settings = CollectSettings(task, obs, image_size, workers, progress)
+    mix = canonical_mixture(mixture)
+    meta = _meta(settings, [{"first": 0, "episodes": episodes, "mixture": mix, "seed": seed}])
+    with dataset_lock(out_dir):  # one writer at a time; clears a killed run's temp files
+        plan = _settle_plan(Path(out_dir), meta, mix, seed, episodes, append)
+        return _collect_plan(Path(out_dir), settings, plan)
+
+
+def _meta(s: CollectSettings, batches: list[dict[str, Any]]) -> Any:
+    """The dataset meta a collect of ``s`` writes (spec from a fresh env)."""
+    from robot_rl.data import DatasetMeta
+    from robot_rl.envs import env_obs_spec, get_task_info, make_env
+    from robot_rl.types import ActionSpec
+
+    info = get_task_info(s.task)
+    env = make_env(s.task, obs=s.obs, image_size=s.image_size)
+    try:
+        spec = env_obs_spec(env)
+    finally:
+        env.close()
+    return DatasetMeta(
+        task=s.task,
         control_freq=info.control_freq,
-        obs_spec=env_obs_spec(env),
+        obs_spec=spec,
         action_spec=ActionSpec(info.action_dim),
-        provenance={
-            "source": "robot-rl collect",
-            "mixture": mixture,
-            "seed": seed,
-            "episodes": episodes,
-        },
+        provenance={"source": SOURCE, "batches": batches, "episodes": _total(batches)},
     )
-    env.close()
-    writer = DatasetWriter(out_dir, meta)  # checks an existing dataset has the same spec
-    plan = assign(comps, episodes)
-    todo = [(i, comps[c], seed * 1_000_003 + i) for i, c in enumerate(plan) if not writer.exists(i)]
-    skipped = episodes - len(todo)
+
+
+def _total(batches: list[dict[str, Any]]) -> int:
+    return batches[-1]["first"] + batches[-1]["episodes"]
+
+
+def _settle_plan(
+    root: Path, meta: Any, mixture: str, seed: int, episodes: int, append: bool
+) -> list[tuple[int, Component, int]]:
+    """Check the request against the dataset on disk, record the plan in meta.json, and
+    return the episodes it holds."""
+    from robot_rl.data import Dataset, DatasetWriter
+
+    writer = DatasetWriter(root, meta)  # checks an existing dataset has the same spec
+    batches = collect_batches(writer.meta.provenance)
+    if batches is None:
+        if Dataset(root).episode_ids:
+            raise UserError(
+                f"{root}: holds episodes that robot-rl collect did not make "
+                f"(provenance {writer.meta.provenance}); collect into a new out="
+            )
+        batches = []
+    batches = plan_batches(root, batches, mixture, seed, episodes, append)
+    prov = {"source": SOURCE, "batches": batches, "episodes": _total(batches)}
+    if writer.meta.provenance != prov:
+        writer.set_provenance(prov)
+    return planned_episodes(batches)
+
+
+def _collect_plan(
+    root: Path, s: CollectSettings, plan: list[tuple[int, Component, int]]
+) -> dict[str, Any]:
+    """Collect the planned episodes that are missing or unreadable."""
+    from robot_rl.progress import progress as bar
+
+    todo, broken = episodes_to_collect(root, plan)
     t0 = time.perf_counter()
     stats: list[dict[str, Any]] = []
-    chunk = max(1, min(10, len(todo) // (4 * workers) or 1))
+    chunk = max(1, min(10, len(todo) // (4 * s.workers) or 1))
     jobs = [
-        (str(out_dir), task, obs, image_size, todo[i : i + chunk])
+        (str(root), s.task, s.obs, s.image_size, todo[i : i + chunk])
         for i in range(0, len(todo), chunk)
     ]
-    with bar(total=len(todo), desc=f"collect {task}", disable=not progress, unit="ep") as pb:
-        if workers == 1 or len(jobs) <= 1:
+    with bar(total=len(todo), desc=f"collect {s.task}", disable=not s.progress, unit="ep") as pb:
+        if s.workers == 1 or len(jobs) <= 1:
             for job in jobs:
                 stats += _work(job)
                 pb.update(len(job[4]))
         else:
             import multiprocessing as mp
 
-            with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
-                for s in pool.imap_unordered(_work, jobs):
-                    stats += s
-                    pb.update(len(s))
-    summary = _summary(stats, skipped, time.perf_counter() - t0, out_dir)
+            with mp.get_context("spawn").Pool(s.workers, initializer=_init_worker) as pool:
+                for st in pool.imap_unordered(_work, jobs):
+                    stats += st
+                    pb.update(len(st))
+    summary = _summary(stats, len(plan) - len(todo), time.perf_counter() - t0, root)
+    summary["repaired"] = broken
     print(_format(summary))
     return summary
 
@@ -298,6 +491,9 @@ def _format(s: dict[str, Any]) -> str:
         f"{s['out']}: wrote {s['written']} episodes ({s['steps']} steps) in {s['seconds']} s"
         f", skipped {s['skipped']} already present"
     ]
+    if s.get("repaired"):
+        names = ", ".join(f"{i:06d}.npz" for i in s["repaired"])
+        lines.append(f"  collected again (the files were truncated or unreadable): {names}")
     for k, v in sorted(s["by_policy"].items()):
         lines.append(
             f"  {k:<14} {v['episodes']:>5} episodes  success {v['success_rate']:.2f}"

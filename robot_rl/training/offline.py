@@ -65,14 +65,10 @@ def load_offline_buffer(
     from robot_rl.data import Dataset, ReplayBuffer
 
     ds = Dataset(dataset)
-    if reward_key not in ds.reward_keys:
-        raise UserError(
-            f"{ds.root}: reward column {reward_key!r} not found "
-            f"(has {ds.reward_keys}); add one with robot-rl relabel"
-        )
     ids = ds.episode_ids
     if not ids:
         raise UserError(f"{ds.root}: dataset has no episodes")
+    ds.require_reward_column(reward_key)
     if not 0.0 < top_fraction <= 1.0:
         raise UserError(f"agent.top_fraction={top_fraction}: must be in (0, 1]")
     if top_fraction < 1.0:

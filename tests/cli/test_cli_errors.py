@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -118,6 +119,10 @@ def test_truncated_episode_file_is_named(tiny_state_dataset, tmp_path):
 
 
 def test_dataset_check_lists_problems(tiny_state_dataset):
+    p = cli("dataset", "check", str(tiny_state_dataset))
+    assert p.returncode == 1 and "unknown task 'tiny'" in p.stdout  # a synthetic task
+    meta = json.loads((tiny_state_dataset / "meta.json").read_text())
+    (tiny_state_dataset / "meta.json").write_text(json.dumps({**meta, "task": "push"}))
     assert cli("dataset", "check", str(tiny_state_dataset)).returncode == 0
     path = sorted((tiny_state_dataset / "episodes").glob("*.npz"))[1]
     arrays = dict(np.load(path))
@@ -155,3 +160,14 @@ def test_label_goals_from_must_be_a_folder(tiny_pixel_dataset, tmp_path):
         cwd=tmp_path,
     )
     assert_one_line_error(result, "goals_from=", "not a folder")
+
+
+def test_collect_with_another_mixture_into_a_dataset_is_one_line(tmp_path):
+    # no cwd=: the subprocess must import this checkout's robot_rl, not an installed one
+    out = tmp_path / "ds"
+    args = ["collect", "task=reach", "obs=state", "episodes=1", "progress=false", f"out={out}"]
+    assert cli(*args, "mixture=expert:1").returncode == 0
+    assert_one_line_error(cli(*args, "mixture=random:1"), "mixture=expert:1 seed=0", "append=true")
+    p = cli(*args, "mixture=random:1", "episodes=2", "append=true")
+    assert p.returncode == 0, p.stderr
+    assert cli("dataset", "check", str(out)).returncode == 0

@@ -106,3 +106,16 @@ def test_import_foreign_minari_dataset(minari_root: Path, tmp_path: Path) -> Non
 
     with pytest.raises(UserError, match="not found locally"):
         import_minari("other/missing-v0", tmp_path / "x", minari_root)
+
+
+def test_import_over_an_existing_dataset_is_refused(
+    minari_root: Path, tmp_path: Path, tiny_state_dataset
+) -> None:
+    from robot_rl.data.minari_io import export_minari, import_minari
+
+    export_minari(tiny_state_dataset, "robot_rl/tiny-again-v0", minari_root)
+    before = sorted(p.stat().st_mtime_ns for p in (tiny_state_dataset / "episodes").iterdir())
+    with pytest.raises(UserError, match="already holds a dataset"):
+        import_minari("robot_rl/tiny-again-v0", tiny_state_dataset, minari_root)
+    after = sorted(p.stat().st_mtime_ns for p in (tiny_state_dataset / "episodes").iterdir())
+    assert after == before

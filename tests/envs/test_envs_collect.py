@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +127,104 @@ def test_an_episode_can_run_on_past_success_and_repeats_with_a_cached_env() -> N
     again = collect_episode("drawer", "state", 64, expert, seed=3)
     assert np.array_equal(again.obs["state"], stop.obs["state"])
     assert np.array_equal(again.action, stop.action)
+
+
+STATE = dict(obs="state", workers=1, progress=False)
+HOLD = """
+import sys, time
+from robot_rl.data.lock import dir_lock
+with dir_lock(sys.argv[1], "dataset"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_writer_is_refused_while_one_collects(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        with pytest.raises(UserError, match=f"dataset is in use by pid {holder.pid}"):
+            collect("reach", out, 2, mixture="random:1", **STATE)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (out / "episodes").exists()  # nothing written beside the holder
+    assert collect("reach", out, 2, mixture="random:1", **STATE)["written"] == 2
+    assert check_dataset(out) == []  # the .lock file is not a problem
+
+
+def test_another_mixture_is_refused_and_append_records_both(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    collect("reach", out, 2, mixture="expert:1", **STATE)
+    with pytest.raises(UserError, match=r"mixture=expert:1 seed=0 \(episodes 0-1\).*append=true"):
+        collect("reach", out, 2, mixture="random:1", **STATE)
+    with pytest.raises(UserError, match="seed=0"):
+        collect("reach", out, 2, mixture="expert:1.0", seed=5, **STATE)
+    s = collect("reach", out, 3, mixture="random:1", append=True, **STATE)
+    assert s["written"] == 1 and s["skipped"] == 2
+    prov = Dataset(out).meta.provenance
+    assert prov["episodes"] == 3 and [(b["first"], b["episodes"], b["mixture"]) for b in
+        prov["batches"]] == [(0, 2, "expert:1"), (2, 1, "random:1")]  # fmt: skip
+    assert [e.info["policy"] for e in Dataset(out)] == ["expert", "expert", "random"]
+    # re-running the append resumes it; the first command now conflicts with the random batch
+    assert collect("reach", out, 3, mixture="random:1", append=True, **STATE)["written"] == 0
+    with pytest.raises(UserError, match="random:1"):
+        collect("reach", out, 3, mixture="expert:1", **STATE)
+
+
+def test_same_settings_extend_and_provenance_follows(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    collect("reach", out, 2, mixture="expert:1", **STATE)
+    s = collect("reach", out, 4, mixture="expert:1.0", **STATE)  # the same mixture, spelt apart
+    assert s["written"] == 2 and Dataset(out).meta.provenance["episodes"] == 4
+    with pytest.raises(UserError, match="episodes=4"):
+        collect("reach", out, 3, mixture="expert:1", **STATE)
+
+
+def test_a_legacy_dataset_mixing_two_collections_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    collect("reach", out, 2, mixture="expert:1", **STATE)
+    meta = json.loads((out / "meta.json").read_text())  # an older robot_rl's provenance
+    meta["provenance"] = {"source": "robot-rl collect", "mixture": "random:1.0", "seed": 0,
+                          "episodes": 2}  # fmt: skip
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="000000.npz: collected by policy expert"):
+        collect("reach", out, 2, mixture="random:1.0", **STATE)
+
+
+def test_a_truncated_episode_is_collected_again_identically(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    collect("reach", out, 3, mixture="expert:0.5+random:0.5", seed=2, **STATE)
+    path = out / "episodes" / "000001.npz"
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    (out / "episodes" / ".000002.npz.tmp-killed").write_bytes(b"PK")  # a killed writer's
+    (out / ".meta.json.tmp-killed").write_text("{")
+    s = collect("reach", out, 3, mixture="expert:0.5+random:0.5", seed=2, **STATE)
+    assert s["written"] == 1 and s["repaired"] == [1]
+    a, b = np.load(path), np.load(io.BytesIO(good))
+    assert sorted(a.files) == sorted(b.files)
+    assert all(np.array_equal(a[k], b[k]) for k in a.files)
+    assert check_dataset(out) == []  # temp files cleared by the writer, under its lock
+
+
+def test_check_reports_planned_episodes_that_are_missing(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    collect("reach", out, 3, mixture="random:1", **STATE)
+    (out / "episodes" / "000001.npz").unlink()  # as if the run had been killed
+    probs = check_dataset(out)
+    assert len(probs) == 1 and "1 of the 3 episodes" in probs[0].message
+    assert "000001.npz" in probs[0].message
+    collect("reach", out, 3, mixture="random:1", **STATE)
+    assert check_dataset(out) == []
+
+
+def test_a_damaged_collect_provenance_is_a_user_error(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    collect("reach", out, 1, mixture="random:1", **STATE)
+    meta = json.loads((out / "meta.json").read_text())
+    meta["provenance"]["batches"][0].pop("seed")
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="provenance.*KeyError"):
+        collect("reach", out, 1, mixture="random:1", **STATE)
