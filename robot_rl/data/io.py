@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from robot_rl.data.format import atomic_write_json
+from robot_rl.data.format import _umask, atomic_write_json
 from robot_rl.data.format import read_json as _read_json
 from robot_rl.errors import UserError
 
@@ -28,6 +28,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_umask())  # what mkdir would give, not mkdtemp's 0o700
     try:
         yield tmp
         old = path.with_name(f".{path.name}.old")

@@ -138,3 +138,17 @@ def test_relabel_run_again_finishes_an_interrupted_one(tiny_state_dataset: Path)
     Dataset(tiny_state_dataset).add_reward_column("goal", _zeros, {"kind": "test"})
     assert check_dataset(tiny_state_dataset) == []
     Dataset(tiny_state_dataset).require_reward_column("reward.goal")
+
+
+def test_checkpoint_directories_keep_the_umask(tmp_path):
+    import os
+
+    from robot_rl.data.io import atomic_dir
+
+    old = os.umask(0o002)
+    try:
+        with atomic_dir(tmp_path / "ckpt") as d:
+            (d / "x").write_text("1")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "ckpt").stat().st_mode & 0o777 == 0o775
