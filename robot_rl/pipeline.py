@@ -9,6 +9,7 @@ finished stages are skipped, and pretrain/finetune continue from their last chec
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -165,122 +166,158 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         return _run_stages(cfg, kind)
 
 
+@dataclass
+class Plan:
+    """What the stages of one pipeline run share: the config, the reward kind (None: the
+    simulator's reward), the directories, and the results of the stages run so far."""
+
+    cfg: PipelineConfig
+    kind: Any
+    root: Path
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def learned(self) -> bool:
+        return self.kind is not None
+
+    @property
+    def reward_ckpt(self) -> Path | None:
+        return self.root / f"reward-{self.cfg.reward}" if self.learned else None
+
+    @property
+    def reward_key(self) -> str:
+        return str(self.results.get("relabel") or "reward.env")
+
+    @property
+    def pre_dir(self) -> Path:
+        return self.root / f"pretrain-{self.cfg.pretrain_agent}"
+
+    @property
+    def ft_dir(self) -> Path:
+        return self.root / f"finetune-{self.cfg.finetune_method}"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the chain: what it depends on, the settings whose change re-runs it, and
+    ``run(plan, fresh)`` (``fresh`` False: an interrupted run of it resumes)."""
+
+    name: str
+    deps: Callable[[Plan], list[str]]
+    settings: Callable[[Plan], dict[str, Any]]
+    run: Callable[[Plan, bool], Any]
+    when: Callable[[Plan], bool] = lambda plan: True
+
+
 def _run_stages(cfg: PipelineConfig, kind: Any) -> Path:
+    plan = Plan(cfg, kind, Path(cfg.out))
+    st = Stages(plan.root)
+    t_start = time.perf_counter()
+    _refuse_other_data(cfg, plan.data)
+    for stage in STAGES:
+        if stage.when(plan):
+            run = functools.partial(stage.run, plan)
+            plan.results[stage.name] = st.run(
+                stage.name, stage.settings(plan), stage.deps(plan), run
+            )
+    _summarise(plan, st, time.perf_counter() - t_start)
+    return plan.root
+
+
+def _summarise(plan: Plan, st: Stages, seconds: float) -> None:
+    from robot_rl.report import write_report
+
+    cfg, result = plan.cfg, plan.results["evaluate"]
+    report = write_report(plan.root, cfg, st.state)
+    summary = {
+        "task": cfg.task,
+        "reward": cfg.reward,
+        "success_pretrained": result["pretrained"]["eval/success_rate"],
+        "success_finetuned": result["finetuned"]["eval/success_rate"],
+        "seconds_this_invocation": round(seconds, 1),
+        "seconds_all_stages": round(sum(s.get("seconds", 0) for s in st.state.values()), 1),
+        "report": str(report),
+    }
+    atomic_write_json(plan.root / "summary.json", summary)
+    print(json.dumps(summary, indent=1))
+
+
+# ------------------------------------------------------------------------------ the stages
+def _collect(plan: Plan, fresh: bool) -> Any:
+    from robot_rl.envs.collect import collect
+
+    cfg = plan.cfg
+    return collect(
+        task=cfg.task, out_dir=plan.data, episodes=cfg.episodes, mixture=cfg.mixture,
+        obs="both", image_size=cfg.image_size, workers=cfg.workers, seed=cfg.seed,
+        progress=cfg.progress,
+    )  # fmt: skip
+
+
+def _label_settings(plan: Plan) -> dict[str, Any]:
+    cfg, mode = plan.cfg, plan.kind.label_mode
+    return {
+        "mode": mode,
+        "labeller": cfg.labeller,
+        "positives": cfg.positives,
+        "negatives": cfg.negatives,
+        "queries": cfg.queries,
+        "query_method": cfg.query_method,
+        **({"steps": cfg.classifier_steps} if mode == "preferences" else {}),
+    }
+
+
+def _relabel(plan: Plan, fresh: bool) -> str:
+    from robot_rl.rewards.relabel import relabel_dataset
+
+    assert plan.reward_ckpt is not None
+    return relabel_dataset(plan.data, plan.reward_ckpt, progress=plan.cfg.progress)
+
+
+def _reward_shaping(plan: Plan) -> tuple[float, bool]:
+    """(reward bias, whether the reward ends episodes) of the plan's reward kind."""
+    bias = plan.cfg.preference_reward_bias if plan.learned and plan.kind.up_to_constant else 0.0
+    return bias, plan.learned and plan.kind.terminates_episodes
+
+
+def _pretrain_config(plan: Plan) -> Any:
     from robot_rl.agents import config_with
     from robot_rl.training.evaluate import EvalConfig
-    from robot_rl.training.offline import PretrainConfig, pretrain
-    from robot_rl.training.online import ClassifierUpdateConfig, FinetuneConfig, finetune
+    from robot_rl.training.offline import PretrainConfig
 
-    root = Path(cfg.out)
-    st = Stages(root)
-    data = root / "data"
-    t_start = time.perf_counter()
+    cfg, (bias, terminate) = plan.cfg, _reward_shaping(plan)
+    return PretrainConfig(
+        dataset=str(plan.data), reward_key=plan.reward_key, agent_name=cfg.pretrain_agent,
+        agent=config_with(cfg.pretrain_agent, **cfg.pretrain), obs=cfg.agent_obs,
+        steps=cfg.pretrain_steps, reward_bias=bias, terminate_on_reward=terminate,
+        seed=cfg.seed, device=cfg.device, out=str(plan.pre_dir),
+        eval=EvalConfig(every=0, episodes=cfg.eval_episodes, video=True), progress=cfg.progress,
+    )  # fmt: skip
 
-    _refuse_other_data(cfg, data)
 
-    def collect_stage(fresh: bool) -> Any:
-        from robot_rl.envs.collect import collect
+def _finetune_config(plan: Plan) -> Any:
+    from robot_rl.agents import config_with
+    from robot_rl.training.evaluate import EvalConfig
+    from robot_rl.training.online import ClassifierUpdateConfig, FinetuneConfig
 
-        return collect(
-            task=cfg.task,
-            out_dir=data,
-            episodes=cfg.episodes,
-            mixture=cfg.mixture,
-            obs="both",
-            image_size=cfg.image_size,
-            workers=cfg.workers,
-            seed=cfg.seed,
-            progress=cfg.progress,
-        )
-
-    st.run(
-        "collect",
-        {k: getattr(cfg, k) for k in ("task", "episodes", "mixture", "image_size", "seed")},
-        [],
-        collect_stage,
-    )
-
-    reward_key, reward_ckpt, deps = "reward.env", None, ["collect"]
-    if kind is not None:
-        mode = kind.label_mode
-        st.run(
-            "label",
-            {
-                "mode": mode,
-                "labeller": cfg.labeller,
-                "positives": cfg.positives,
-                "negatives": cfg.negatives,
-                "queries": cfg.queries,
-                "query_method": cfg.query_method,
-                **({"steps": cfg.classifier_steps} if mode == "preferences" else {}),
-            },
-            ["collect"],
-            lambda fresh: _label(cfg, data, mode),
-        )
-        reward_ckpt = root / f"reward-{cfg.reward}"
-        st.run(
-            "train_reward",
-            {"kind": cfg.reward, "steps": cfg.classifier_steps},
-            ["label"],
-            lambda fresh: _train_reward(cfg, data, reward_ckpt),
-        )
-
-        def relabel_stage(fresh: bool) -> str:
-            from robot_rl.rewards.relabel import relabel_dataset
-
-            return relabel_dataset(data, reward_ckpt, progress=cfg.progress)
-
-        reward_key = st.run("relabel", {}, ["train_reward"], relabel_stage)
-        deps = ["relabel"]
-
-    bias = cfg.preference_reward_bias if kind is not None and kind.up_to_constant else 0.0
-    terminate_on_reward = kind is not None and kind.terminates_episodes
-    pre_dir = root / f"pretrain-{cfg.pretrain_agent}"
-    pcfg = PretrainConfig(
-        dataset=str(data),
-        reward_key=reward_key,
-        agent_name=cfg.pretrain_agent,
-        agent=config_with(cfg.pretrain_agent, **cfg.pretrain),
-        obs=cfg.agent_obs,
-        steps=cfg.pretrain_steps,
-        reward_bias=bias,
-        terminate_on_reward=terminate_on_reward,
-        seed=cfg.seed,
-        device=cfg.device,
-        out=str(pre_dir),
-        eval=EvalConfig(every=0, episodes=cfg.eval_episodes, video=True),
-        progress=cfg.progress,
-    )
-    # A changed config restarts the stage's run directory; an interrupted one resumes it.
-    st.run(
-        "pretrain",
-        dataclasses.asdict(pcfg),
-        deps,
-        lambda fresh: str(pretrain(dataclasses.replace(pcfg, overwrite=fresh))),
-    )
-
-    ft_dir = root / f"finetune-{cfg.finetune_method}"
+    cfg, (bias, terminate) = plan.cfg, _reward_shaping(plan)
     updates = cfg.env_steps // cfg.classifier_every if cfg.classifier_every > 0 else 0
     method = _method_settings(cfg)
-    fcfg = FinetuneConfig(
-        method=cfg.finetune_method,
-        agent_name=method["agent_name"],
+    return FinetuneConfig(
+        method=cfg.finetune_method, agent_name=method["agent_name"],
         agent=config_with(method["agent_name"], **method["agent"]),
-        init=str(pre_dir) if _needs_init(cfg) else None,
-        dataset=str(data) if method["offline_ratio"] > 0 else None,
-        reward_key=reward_key,
-        reward_bias=bias,
-        terminate_on_reward=terminate_on_reward,
-        reward=str(reward_ckpt) if reward_ckpt else "env",
+        init=str(plan.pre_dir) if _needs_init(cfg) else None,
+        dataset=str(plan.data) if method["offline_ratio"] > 0 else None,
+        reward_key=plan.reward_key, reward_bias=bias, terminate_on_reward=terminate,
+        reward=str(plan.reward_ckpt) if plan.reward_ckpt else "env",
         obs=cfg.agent_obs,  # the data has frames too (for the classifier): not for the agent
-        offline_ratio=method["offline_ratio"],
-        warmup_steps=method["warmup_steps"],
-        random_steps=method["random_steps"],
-        hindsight=method["hindsight"],
-        env_steps=cfg.env_steps,
-        seed=cfg.seed,
-        device=cfg.device,
-        out=str(ft_dir),
+        offline_ratio=method["offline_ratio"], warmup_steps=method["warmup_steps"],
+        random_steps=method["random_steps"], hindsight=method["hindsight"],
+        env_steps=cfg.env_steps, seed=cfg.seed, device=cfg.device, out=str(plan.ft_dir),
         eval=EvalConfig(every=cfg.eval_every, episodes=cfg.eval_episodes, video=True),
         classifier=ClassifierUpdateConfig(
             every=cfg.classifier_every if cfg.reward == "classifier" else 0,
@@ -290,43 +327,63 @@ def _run_stages(cfg: PipelineConfig, kind: Any) -> Path:
             queries_per_update=-(-cfg.classifier_queries // max(1, updates)),
         ),
         progress=cfg.progress,
-    )
-    st.run(
-        "finetune",
-        dataclasses.asdict(fcfg),
-        ["pretrain"],
-        lambda fresh: str(finetune(dataclasses.replace(fcfg, overwrite=fresh))),
-    )
+    )  # fmt: skip
 
-    def evaluate_stage(fresh: bool) -> dict[str, Any]:
-        from robot_rl.training.evaluate import evaluate_checkpoint
 
-        out = {}
-        for name, d in (("pretrained", pre_dir), ("finetuned", ft_dir)):
-            out[name] = evaluate_checkpoint(
-                str(d), episodes=max(cfg.eval_episodes, 50), seed=cfg.seed + 7, device=cfg.device
-            )
-        return out
+def _pretrain(plan: Plan, fresh: bool) -> str:
+    from robot_rl.training.offline import pretrain
 
-    result = st.run(
-        "evaluate", {"episodes": max(cfg.eval_episodes, 50)}, ["finetune"], evaluate_stage
-    )
+    # A changed config restarts the stage's run directory; an interrupted one resumes it.
+    return str(pretrain(dataclasses.replace(_pretrain_config(plan), overwrite=fresh)))
 
-    from robot_rl.report import write_report
 
-    report = write_report(root, cfg, st.state)
-    summary = {
-        "task": cfg.task,
-        "reward": cfg.reward,
-        "success_pretrained": result["pretrained"]["eval/success_rate"],
-        "success_finetuned": result["finetuned"]["eval/success_rate"],
-        "seconds_this_invocation": round(time.perf_counter() - t_start, 1),
-        "seconds_all_stages": round(sum(s.get("seconds", 0) for s in st.state.values()), 1),
-        "report": str(report),
+def _finetune(plan: Plan, fresh: bool) -> str:
+    from robot_rl.training.online import finetune
+
+    return str(finetune(dataclasses.replace(_finetune_config(plan), overwrite=fresh)))
+
+
+def _eval_episodes(plan: Plan) -> int:
+    return max(plan.cfg.eval_episodes, 50)
+
+
+def _evaluate(plan: Plan, fresh: bool) -> dict[str, Any]:
+    from robot_rl.training.evaluate import evaluate_checkpoint
+
+    cfg = plan.cfg
+    return {
+        name: evaluate_checkpoint(
+            str(d), episodes=_eval_episodes(plan), seed=cfg.seed + 7, device=cfg.device
+        )
+        for name, d in (("pretrained", plan.pre_dir), ("finetuned", plan.ft_dir))
     }
-    atomic_write_json(root / "summary.json", summary)
-    print(json.dumps(summary, indent=1))
-    return root
+
+
+def _learned(plan: Plan) -> bool:
+    return plan.learned
+
+
+STAGES: list[Stage] = [
+    Stage(
+        "collect", lambda p: [],
+        lambda p: {k: getattr(p.cfg, k) for k in ("task", "episodes", "mixture", "image_size",
+                                                   "seed")},
+        _collect,
+    ),
+    Stage("label", lambda p: ["collect"], _label_settings,
+          lambda p, fresh: _label(p.cfg, p.data, p.kind.label_mode), when=_learned),
+    Stage("train_reward", lambda p: ["label"],
+          lambda p: {"kind": p.cfg.reward, "steps": p.cfg.classifier_steps},
+          lambda p, fresh: _train_reward(p.cfg, p.data, p.root / f"reward-{p.cfg.reward}"),
+          when=_learned),
+    Stage("relabel", lambda p: ["train_reward"], lambda p: {}, _relabel, when=_learned),
+    Stage("pretrain", lambda p: ["relabel" if p.learned else "collect"],
+          lambda p: dataclasses.asdict(_pretrain_config(p)), _pretrain),
+    Stage("finetune", lambda p: ["pretrain"],
+          lambda p: dataclasses.asdict(_finetune_config(p)), _finetune),
+    Stage("evaluate", lambda p: ["finetune"], lambda p: {"episodes": _eval_episodes(p)},
+          _evaluate),
+]  # fmt: skip
 
 
 def _refuse_other_data(cfg: PipelineConfig, data: Path) -> None:

@@ -101,4 +101,4 @@ def _numpy_globals() -> list[Any]:
         multiarray = importlib.import_module("numpy._core.multiarray")  # numpy >= 2
     except ImportError:  # pragma: no cover
         multiarray = importlib.import_module("numpy.core.multiarray")
-    return [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar, *set(dtypes)]
+    return [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar, bytes, *set(dtypes)]

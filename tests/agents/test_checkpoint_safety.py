@@ -62,6 +62,7 @@ def test_loop_state_loads_arrays_and_refuses_code(tmp_path: Path) -> None:
         "replay": {"obs": np.zeros((3, 2), np.float32), "done": np.ones(3, bool)},
         "scalar": np.float64(1.5),
         "ids": {1: np.arange(4, dtype=np.int64)},
+        "frames": np.zeros((4, 8, 8, 3), np.uint8)[1:],  # a view, as the online loop keeps
     }
     torch.save(state, tmp_path / "state.pt")
     got = load_loop_state(tmp_path)
