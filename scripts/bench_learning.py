@@ -277,7 +277,8 @@ def main() -> None:
                     "threads": 1, "set": list(args.set),
                 })  # fmt: skip
     todo = [u for u in units if not finished(Path(u["result"]))]
-    todo.sort(key=lambda u: ["wsrl", "default", "sb3", "iql"].index(u["arm"]))  # longest first
+    longest_first = ["wsrl", "default", "rlpd128", "sb3", "iql"]
+    todo.sort(key=lambda u: longest_first.index(u["arm"]))
     peer = ensure_sb3() if "sb3" in arms else None
     print(f"{len(units)} runs, {len(todo)} to do; budget {b}; data {data}")
     bc.run_units(todo, run_unit, args.jobs)
