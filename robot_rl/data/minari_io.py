@@ -30,10 +30,12 @@ from robot_rl.data.goal_obs import (
     ACHIEVED,
     DESIRED,
     GOAL_KEYS,
+    OBSERVATION,
     goal_layout,
     goal_state_obs,
     goal_state_spec,
     is_goal_dict,
+    split_goal_state,
 )
 from robot_rl.data.io import atomic_dir
 from robot_rl.errors import UserError
@@ -82,6 +84,35 @@ def _obs_space(spec: ObsSpec) -> Any:
     return spaces.Dict(out)
 
 
+def _export_obs(obs: dict[str, np.ndarray], layout: dict[str, int] | None) -> dict[str, Any]:
+    """Our keys, or the GoalEnv dictionary again for a dataset imported from one."""
+    return split_goal_state(obs, layout) if layout else {k: obs[k] for k in sorted(obs)}
+
+
+def _export_space(spec: ObsSpec, layout: dict[str, int] | None) -> Any:
+    if not layout:
+        return _obs_space(spec)
+    g = spec[ACHIEVED]
+    n = int(layout[OBSERVATION])
+    parts = {OBSERVATION: (n,), ACHIEVED: g.shape, DESIRED: (spec[STATE].shape[0] - n,)}
+    return _obs_space({k: ArraySpec(shape, "float32") for k, shape in parts.items()})
+
+
+def _gym_spec(task: str) -> Any:
+    """The Gymnasium EnvSpec of a ``gym:<id>`` task (Minari's ``env_spec``), else None."""
+    if not task.startswith(GYM_PREFIX):
+        return None
+    import gymnasium as gym
+
+    env_id = task[len(GYM_PREFIX) :]
+    if env_id not in gym.registry:
+        with contextlib.suppress(ImportError):
+            import gymnasium_robotics
+
+            gym.register_envs(gymnasium_robotics)
+    return gym.registry.get(env_id)
+
+
 def export_minari(
     dataset_root: str | Path,
     dataset_id: str,
@@ -105,6 +136,7 @@ def export_minari(
     from gymnasium import spaces
 
     action_space = spaces.Box(act.low, act.high, (act.dim,), np.float32)
+    layout = m.provenance.get("goal_observation", {}).get("layout")
     buffers = []
     for n, i in enumerate(ds.episode_ids):
         ep = ds.load(i)
@@ -115,7 +147,7 @@ def export_minari(
         buffers.append(
             EpisodeBuffer(
                 id=n,
-                observations={k: ep.obs[k] for k in sorted(m.obs_spec)},
+                observations=_export_obs(ep.obs, layout),
                 actions=ep.action,
                 rewards=ep.rewards[reward_key],
                 terminations=ep.terminated,
@@ -131,8 +163,9 @@ def export_minari(
             mds = minari.create_dataset_from_buffers(
                 dataset_id=dataset_id,
                 buffer=buffers,
-                observation_space=_obs_space(m.obs_spec),
+                observation_space=_export_space(m.obs_spec, layout),
                 action_space=action_space,
+                env=_gym_spec(m.task),
                 algorithm_name=str(m.provenance.get("policy", "robot_rl")),
                 author="robot_rl",
                 description=f"robot_rl task {m.task!r} exported from {ds.root}",
@@ -309,7 +342,8 @@ def import_minari(
                             f"0/1, but its rewards are {convention}")  # fmt: skip
         meta = _import_meta(mds, dataset_id, ours, obs_map, task, control_freq)
         rule = _success_rule(mds, obs_map, convention)
-        meta.provenance.update(_import_provenance(dataset_id, convention, sparse01, rule))
+        facts = _import_provenance(convention, sparse01, rule)
+        meta.provenance = {**facts, **meta.provenance, "imported_from_minari": dataset_id}
         with atomic_dir(out) as tmp:
             _write_episodes(mds, DatasetWriter(tmp, meta), obs_map, rule, ours, sparse01)
     return Dataset(out)
@@ -354,11 +388,9 @@ def _import_meta(
     return meta
 
 
-def _import_provenance(
-    dataset_id: str, convention: str, sparse01: bool, rule: _SuccessRule
-) -> dict[str, Any]:
+def _import_provenance(convention: str, sparse01: bool, rule: _SuccessRule) -> dict[str, Any]:
+    """What import did (a round trip keeps what the first import said instead)."""
     return {
-        "imported_from_minari": dataset_id,
         "success": rule.source,
         "reward_convention": convention,
         "reward_shift": 1.0 if sparse01 else 0.0,

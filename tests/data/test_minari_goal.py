@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from minari_fetch import make_fetch_minari
 
-from robot_rl.data import check_dataset
+from robot_rl.data import Dataset, check_dataset
 from robot_rl.data.goal_obs import goal_state_obs, split_goal_state
 from robot_rl.errors import UserError
 
@@ -99,3 +99,79 @@ def test_unsupported_observation_shape_is_one_line(minari_root: Path, tmp_path: 
     with pytest.raises(UserError, match=r"shape \(5, 5\) float32; robot_rl reads vectors") as e:
         import_minari("other/grid-v0", tmp_path / "grid", minari_root)
     assert "\n" not in str(e.value) and not (tmp_path / "grid").exists()
+
+
+def test_success_from_the_envs_own_rule_and_the_env_becomes_the_task(
+    minari_root: Path, tmp_path: Path
+) -> None:
+    from robot_rl.data.minari_io import import_minari
+
+    make_fetch_minari("fetch/push-v0", episodes=4)
+    ds = import_minari("fetch/push-v0", tmp_path / "push", minari_root)
+    assert ds.meta.task == "gym:FetchPush-v4"
+    prov = ds.meta.provenance
+    assert prov["success"].startswith("FetchPush-v4 compute_reward")
+    assert prov["reward_convention"] == "-1/0" and prov["reward_shift"] == 0.0
+    assert [ds.load(i).is_success for i in ds.episode_ids] == [True, False, True, False]
+    e0 = ds.load(0)
+    assert e0.success[-1] and not e0.success[0]  # the last step reaches the goal
+    np.testing.assert_array_equal(e0.rewards["reward.env"], e0.success.astype(np.float32) - 1)
+
+
+def test_recorded_is_success_wins(minari_root: Path, tmp_path: Path) -> None:
+    from robot_rl.data.minari_io import import_minari
+
+    make_fetch_minari("fetch/push-v0", infos=True)
+    ds = import_minari("fetch/push-v0", tmp_path / "push", minari_root)
+    assert ds.meta.provenance["success"] == "recorded (infos['is_success'])"
+    assert [ds.load(i).is_success for i in ds.episode_ids] == [True, False, True, False]
+
+
+def test_sparse01_shifts_rewards_and_says_so(minari_root: Path, tmp_path: Path, capsys) -> None:
+    from robot_rl.cli.dataset import main
+
+    make_fetch_minari("fetch/push-v0")
+    main(["import-minari", "fetch/push-v0", str(tmp_path / "p"), "--sparse01"])
+    out = capsys.readouterr().out
+    assert "task gym:FetchPush-v4" in out and "success rate 0.50" in out
+    assert "0/1 sparse (recorded as -1/0" in out
+    ep = Dataset(tmp_path / "p").load(0)
+    np.testing.assert_array_equal(ep.rewards["reward.env"], ep.success.astype(np.float32))
+    with pytest.raises(SystemExit):  # the output exists: refused, nothing replaced
+        main(["import-minari", "fetch/push-v0", str(tmp_path / "p")])
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_sparse01_on_another_convention_is_refused(minari_root: Path, tmp_path: Path) -> None:
+    from robot_rl.data.minari_io import export_minari, import_minari
+
+    make_fetch_minari("fetch/push-v0")
+    ds = import_minari("fetch/push-v0", tmp_path / "a", minari_root, sparse01=True)
+    export_minari(ds.root, "fetch/push01-v0", minari_root)
+    with pytest.raises(UserError, match="its rewards are 0/1"):
+        import_minari("fetch/push01-v0", tmp_path / "b", minari_root, sparse01=True)
+    assert not (tmp_path / "b").exists()
+
+
+def test_round_trip_keeps_env_success_and_goal_dictionary(
+    minari_root: Path, tmp_path: Path
+) -> None:
+    import minari
+
+    from robot_rl.data.minari_io import export_minari, import_minari
+
+    make_fetch_minari("fetch/push-v0")
+    a = import_minari("fetch/push-v0", tmp_path / "a", minari_root)
+    export_minari(a.root, "fetch/again-v0", minari_root)
+    mds = minari.load_dataset("fetch/again-v0")
+    assert mds.spec.env_spec.id == "FetchPush-v4"
+    assert set(mds.observation_space.spaces) == {"observation", "achieved_goal", "desired_goal"}
+    b = import_minari("fetch/again-v0", tmp_path / "b", minari_root)
+    assert b.meta.task == a.meta.task and b.meta.obs_spec == a.meta.obs_spec
+    assert b.meta.provenance["success"] == a.meta.provenance["success"]
+    assert b.meta.provenance["reward_convention"] == "-1/0"
+    for x, y in zip(a, b):
+        for k in x.obs:
+            np.testing.assert_array_equal(x.obs[k], y.obs[k])
+        np.testing.assert_array_equal(x.success, y.success)
+        np.testing.assert_array_equal(x.rewards["reward.env"], y.rewards["reward.env"])
