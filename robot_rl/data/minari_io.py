@@ -293,6 +293,10 @@ def _success_rule(mds: Any, obs_map: _ObsMap, convention: str) -> _SuccessRule:
     if obs_map.goal_layout is None or convention != "-1/0" or env_id is None:
         return _SuccessRule("unknown (no infos['success'] / infos['is_success'], and no GoalEnv "
                             "with a -1/0 reward to recompute it)")  # fmt: skip
+    with contextlib.suppress(ImportError):  # Gymnasium-Robotics' Adroit notice, irrelevant
+        import farama_notifications
+
+        farama_notifications.notifications.pop("gymnasium_robotics", None)
     try:
         env = mds.recover_environment()
     except Exception as e:  # noqa: BLE001 (any failure to build a foreign env: say which)
