@@ -132,8 +132,8 @@ def test_disk_full_or_read_only_is_one_line(capsys):
     """ENOSPC, EROFS, EACCES from any stage: the file and what to do, no traceback."""
     import errno
 
-    from robot_rl.cli.hydra_app import run_stage
     from robot_rl.cli.evaluate import EvaluateConfig
+    from robot_rl.cli.hydra_app import run_stage
 
     def full(cfg):
         raise OSError(errno.ENOSPC, "No space left on device", "runs/x/checkpoint/agent.pt")
