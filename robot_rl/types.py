@@ -16,6 +16,7 @@ STATE = "state"  # float32 [D]: full low-dimensional task state (robot, objects,
 PROPRIO = "proprio"  # float32 [P]: robot-only state (gripper position, velocity, finger width)
 PIXELS = "pixels"  # uint8 [H, W, 3]: fixed close-up camera, HWC
 IMAGE_KEYS = (PIXELS,)
+GYM_PREFIX = "gym:"  # a task that is a registered Gymnasium environment: gym:FetchPush-v4
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,11 @@ def main(argv: list[str]) -> None:
     m.add_argument("dataset_id")
     m.add_argument("dir")
     m.add_argument("--minari-root", default=None)
+    m.add_argument("--task", default=None, help="default: gym:<the recorded env id>")
+    m.add_argument("--control-freq", type=float, default=None, help="Hz, for videos and plots")
+    m.add_argument(
+        "--sparse01", action="store_true", help="shift a -1/0 sparse reward (Fetch's) to 0/1"
+    )
     args = p.parse_args(argv)
     try:
         if args.cmd == "check":
@@ -38,8 +43,12 @@ def main(argv: list[str]) -> None:
         else:
             from robot_rl.data.minari_io import import_minari
 
-            import_minari(args.dataset_id, args.dir, args.minari_root)
+            import_minari(
+                args.dataset_id, args.dir, args.minari_root, args.task, args.control_freq,
+                args.sparse01,
+            )  # fmt: skip
             print(f"imported minari dataset {args.dataset_id} -> {args.dir}")
+            info(args.dir)
     except UserError as err:
         print(f"robot-rl: error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -80,3 +89,20 @@ def info(root: str) -> None:
             f"mean length {np.mean(lengths):.1f}"
         )
     print(f"  reward columns: {', '.join(ds.reward_keys)}")
+    prov = ds.meta.provenance
+    if "success" in prov:
+        print(f"  success: {prov['success']}")
+    if prov.get("reward_convention"):
+        print(f"  reward.env: {_convention(prov)}")
+
+
+def _convention(prov: dict) -> str:
+    conv, shift = prov["reward_convention"], float(prov.get("reward_shift", 0.0))
+    if conv == "-1/0" and shift == 1.0:
+        return "0/1 sparse (recorded as -1/0, shifted +1 on import with --sparse01)"
+    if conv == "-1/0":
+        return (
+            "-1/0 sparse (Fetch's); re-import with --sparse01 for 0/1, or pass fail_reward=-1 "
+            "to pretrain/finetune (Cal-QL's fail-forever returns)"
+        )
+    return f"{conv} (as recorded)"

@@ -10,14 +10,14 @@ import os
 from typing import Any
 
 from robot_rl.envs.tasks import TASKS, TaskInfo, get_task_info, list_tasks
-from robot_rl.types import ArraySpec, ObsSpec
+from robot_rl.types import GYM_PREFIX, ArraySpec, ObsSpec
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
 logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "No OpenGL_accelerate" at INFO
 
 __all__ = [
     "make_env", "list_tasks", "get_task_info", "make_scripted_policy", "TaskInfo", "gym_id",
-    "env_obs_spec",
+    "env_obs_spec", "control_freq_of",
 ]  # fmt: skip
 
 
@@ -57,12 +57,36 @@ def make_env(
     terminate_on_success: bool = True,
     **kwargs: Any,
 ):
-    """A registered task with a time limit (truncation), seeded if ``seed`` is given."""
+    """A registered task with a time limit (truncation), seeded if ``seed`` is given.
+
+    ``task=gym:<id>`` is any registered Gymnasium environment (`gym_task.GymTaskEnv`): state
+    observations, its own reward, termination and time limit (``terminate_on_success`` and
+    ``image_size`` do not apply)."""
+    if task.startswith(GYM_PREFIX):
+        from robot_rl.envs.gym_task import make_gym_task
+
+        env = make_gym_task(task, obs, max_episode_steps, **kwargs)
+    else:
+        env = _make_task(task, obs, image_size, max_episode_steps, terminate_on_success, **kwargs)
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env
+
+
+def _make_task(
+    task: str,
+    obs: str,
+    image_size: int,
+    max_episode_steps: int | None,
+    terminate_on_success: bool,
+    **kwargs: Any,
+) -> Any:
     import gymnasium as gym
 
     info = get_task_info(task)
     _register()
-    env = gym.make(
+    return gym.make(
         gym_id(task),
         obs=obs,
         image_size=image_size,
@@ -71,10 +95,13 @@ def make_env(
         disable_env_checker=True,
         **kwargs,
     )
-    if seed is not None:
-        env.reset(seed=seed)
-        env.action_space.seed(seed)
-    return env
+
+
+def control_freq_of(task: str, env: Any) -> float:
+    """Steps per second of ``task`` (its env ``env``, for a Gymnasium task)."""
+    if task.startswith(GYM_PREFIX):
+        return float(env.get_wrapper_attr("control_freq")())
+    return get_task_info(task).control_freq
 
 
 def make_scripted_policy(

@@ -30,7 +30,13 @@ def obs_mode_of(spec_keys: Any) -> str:
         return "pixels"
     if STATE in keys:
         return "state"
-    raise UserError(f"observation keys {sorted(keys)} match no mode of {list(OBS_MODES)}")
+    hint = ""
+    if {"observation", "desired_goal"} <= keys:  # a GoalEnv dictionary (robot_rl.data.goal_obs)
+        hint = (
+            "; a GoalEnv dictionary becomes state = observation + desired_goal on import: "
+            "`robot-rl dataset import-minari`, or task=gym:<id> for an environment"
+        )
+    raise UserError(f"observation keys {sorted(keys)} match no mode of {list(OBS_MODES)}{hint}")
 
 
 def select_obs_keys(available: ObsSpec, mode: str, where: str) -> tuple[str, ...]:

@@ -24,13 +24,13 @@ class EpisodeRecorder:
         self.writer = None
         if out is not None:
             from robot_rl.data import DatasetMeta, DatasetWriter
-            from robot_rl.envs import get_task_info
+            from robot_rl.envs import control_freq_of
             from robot_rl.types import ActionSpec
 
             spec = env_obs_spec(env)
             meta = DatasetMeta(
                 task=task,
-                control_freq=get_task_info(task).control_freq,
+                control_freq=control_freq_of(task, env),
                 obs_spec={k: spec[k] for k in self.obs_keys},
                 action_spec=ActionSpec(int(env.action_space.shape[0])),
                 provenance={"source": "robot-rl finetune"},

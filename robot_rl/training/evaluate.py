@@ -31,11 +31,13 @@ def evaluate(
     video_path: Path | None = None,
     video_size: int = 128,
 ) -> dict[str, float]:
-    """Roll out the deterministic policy; returns eval/success_rate, eval/return, eval/length."""
+    """Roll out the deterministic policy; returns eval/success_rate (success at any step),
+    eval/final_success_rate (at the last step: Gymnasium-Robotics' convention), eval/return and
+    eval/length."""
     from robot_rl.envs import make_env
 
     env = make_env(task, obs=obs_mode, image_size=image_size, seed=seed + EVAL_SEED_OFFSET)
-    successes, returns, lengths = [], [], []
+    successes, finals, returns, lengths = [], [], [], []
     frames: list[np.ndarray] = []
     try:
         for ep in range(episodes):
@@ -47,9 +49,11 @@ def evaluate(
                 obs, reward, terminated, truncated, info = env.step(agent.act(obs))
                 ret += float(reward)
                 length += 1
-                success = success or bool(info.get("success", False))
+                final = bool(info.get("success", False))
+                success = success or final
                 done = terminated or truncated
             successes.append(success)
+            finals.append(final)
             returns.append(ret)
             lengths.append(length)
         if video_path is not None and frames:
@@ -61,6 +65,7 @@ def evaluate(
         env.close()
     return {
         "eval/success_rate": float(np.mean(successes)),
+        "eval/final_success_rate": float(np.mean(finals)),
         "eval/return": float(np.mean(returns)),
         "eval/length": float(np.mean(lengths)),
     }

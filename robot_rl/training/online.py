@@ -31,7 +31,7 @@ from robot_rl.training.logger import Logger, LoggerConfig
 from robot_rl.training.rewards import OnlineReward
 from robot_rl.training.run import Checkpointer, Evaluator, RunContext, RunSpec, open_run
 from robot_rl.training.timing import Stopwatch
-from robot_rl.types import ActionSpec, ObsSpec
+from robot_rl.types import GYM_PREFIX, ActionSpec, ObsSpec
 
 
 @dataclass
@@ -166,6 +166,8 @@ def hindsight_for(task: str, obs_keys: tuple[str, ...], ratio: float, terminal: 
     from robot_rl.data.hindsight import Hindsight
     from robot_rl.envs.tasks import get_task_info
 
+    if task.startswith(GYM_PREFIX):
+        raise UserError(f"hindsight={ratio}: not available for Gymnasium tasks ({task})")
     spec = get_task_info(task).goal_spec()
     if spec is None:
         raise UserError(f"hindsight={ratio}: task {task!r} has no goal position to relabel")

@@ -115,7 +115,7 @@ def test_import_over_an_existing_dataset_is_refused(
 
     export_minari(tiny_state_dataset, "robot_rl/tiny-again-v0", minari_root)
     before = sorted(p.stat().st_mtime_ns for p in (tiny_state_dataset / "episodes").iterdir())
-    with pytest.raises(UserError, match="already holds a dataset"):
+    with pytest.raises(UserError, match="already exists; import into a new directory"):
         import_minari("robot_rl/tiny-again-v0", tiny_state_dataset, minari_root)
     after = sorted(p.stat().st_mtime_ns for p in (tiny_state_dataset / "episodes").iterdir())
     assert after == before
