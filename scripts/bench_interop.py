@@ -209,6 +209,24 @@ def make_data(root: Path, b: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def measured(u: dict[str, Any], d3: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One (env, algorithm, seed): read back when measured before with the same budget, else
+    trained and evaluated now and saved at once (a killed benchmark loses no finished run)."""
+    path = Path(u["root"]) / "results" / f"{u['name']}.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("budget") == b and "error" not in old:
+            return old
+    try:
+        r = train_theirs(u, d3) if u["algo"] in THEIRS else train_ours(u)
+    except Exception as e:  # a failed arm is a row saying why, not a lost run
+        r = {"error": f"{type(e).__name__}: {str(e)[-300:]}"}
+    print(f"  {u['name']}: {r.get('error') or r}", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bc.atomic_write_json(path, {**u, **r, "budget": b})
+    return {**u, **r, "budget": b}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny budgets, one seed (< 3 min)")
@@ -217,6 +235,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int)
     ap.add_argument("--no-d3rlpy", action="store_true")
     ap.add_argument("--out", default="runs/bench_interop")
+    ap.add_argument("--fresh", action="store_true", help="discard runs measured before")
     args = ap.parse_args()
     bc.cleanup_on_sigterm()
     t_start = time.perf_counter()
@@ -225,14 +244,22 @@ def main() -> None:
         if getattr(args, key) is not None:
             b[key] = getattr(args, key)
     root = Path(args.out).resolve() / ("quick" if args.quick else "full")
-    shutil.rmtree(root, ignore_errors=True)  # measured afresh; runs are minutes, not hours
+    if args.quick or args.fresh:  # a quick run is always measured afresh
+        shutil.rmtree(root, ignore_errors=True)
     info = bc.machine_info()
     jax = ensure_jax()
     if not jax["ok"]:
         raise SystemExit(f"cannot record with Minari's DataCollector (needs jax): {jax}")
     d3 = {"ok": False, "how": "skipped (--no-d3rlpy)"} if args.no_d3rlpy else bc.ensure_d3rlpy()
     print(f"budget {b}; jax: {jax['how']}; d3rlpy: {d3.get('how')} ok={d3['ok']}", flush=True)
-    data = make_data(root, b)
+    saved = root / "data.json"
+    old = json.loads(saved.read_text()) if saved.exists() else {}
+    if old.get("budget") == b:
+        data = old["data"]  # recorded and imported before (the timings are from then)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        data = make_data(root, b)
+        bc.atomic_write_json(saved, {"budget": b, "data": data})
     results = []
     for did, d in data.items():
         if "random" in did or d["env"] not in b["train_envs"]:
@@ -243,12 +270,7 @@ def main() -> None:
                      "seed": seed, "dataset": d["path"], "task": d["task"], "root": str(root),
                      "steps": b["steps"], "eval_episodes": b["eval_episodes"],
                      "transitions": str(root / "data" / f"{d['env']}.transitions.npz")}  # fmt: skip
-                try:
-                    r = train_theirs(u, d3) if algo in THEIRS else train_ours(u)
-                except Exception as e:  # a failed arm is a row saying why, not a lost run
-                    r = {"error": f"{type(e).__name__}: {str(e)[-300:]}"}
-                print(f"  {u['name']}: {r.get('error') or r}", flush=True)
-                results.append({**u, **r})
+                results.append(measured(u, d3, b))
     report(data, results, b, info, d3, jax, args.quick, time.perf_counter() - t_start)
 
 
