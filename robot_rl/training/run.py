@@ -118,6 +118,7 @@ class Checkpointer:
         None where no checkpoint exists. Rows logged after its step are dropped, so none is
         written twice."""
         if not (self.path / "agent.pt").exists():
+            logger.truncate_after(-1)  # a run killed before its first checkpoint starts over
             return None
         self.agent.load_state_dict(load_agent_state(self.path / "agent.pt", device))
         state = load_loop_state(self.path) or {}

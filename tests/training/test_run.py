@@ -26,6 +26,9 @@ def test_checkpointer_resumes_agent_loop_state_logs_and_clock(tmp_path):
         logger.log("train", step, {"actor/loss": 1.0})
     ckpt = Checkpointer(tmp_path, agent, "pretrain", "bc", cfg, spec)
     assert ckpt.resume(torch.device("cpu"), logger) is None  # nothing to resume yet
+    assert "step" not in read_csv(tmp_path / "train.csv")  # a killed start's rows are gone
+    for step in (10, 20, 30):
+        logger.log("train", step, {"actor/loss": 1.0})
     ckpt.save(20, {"step": 20, "elapsed_s": 5.0})
 
     fresh = make_agent("bc", cfg, spec.obs_spec, spec.action_spec)
