@@ -5,6 +5,7 @@ which writes them)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,17 +94,32 @@ def load_agent_state(path: str | Path, device: torch.device | str = "cpu") -> di
     """An agent's state dict from ``agent.pt``: tensors and plain data only (``weights_only``),
     so a crafted file cannot run code; an unreadable, truncated or foreign file is a UserError
     naming it."""
+    return safe_load(
+        path, "agent checkpoint of tensors and plain data", "an agent's state dict",
+        "re-create it with robot-rl pretrain / finetune", device,
+    )  # fmt: skip
+
+
+def safe_load(
+    path: str | Path,
+    what: str,
+    noun: str,
+    fix: str,
+    device: torch.device | str = "cpu",
+    allowed: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """A dict from a torch file loaded with ``weights_only`` (plus the ``allowed`` globals):
+    a crafted file cannot run code, and a damaged or foreign one is a one-line UserError
+    ("<path>: not a readable <what> (...); <fix>")."""
     import pickle
     import zipfile
 
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with torch.serialization.safe_globals(list(allowed)):
+            state = torch.load(path, map_location=device, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise UserError(
-            f"{path}: not a readable agent checkpoint of tensors and plain data ({first}); "
-            "re-create it with robot-rl pretrain / finetune"
-        ) from None
+        raise UserError(f"{path}: not a readable {what} ({first}); {fix}") from None
     if not isinstance(state, dict):
-        raise UserError(f"{path}: holds a {type(state).__name__}, not an agent's state dict")
+        raise UserError(f"{path}: holds a {type(state).__name__}, not {noun}")
     return state

@@ -24,9 +24,9 @@ from robot_rl.agents.checkpoint import (  # noqa: F401  (re-exported: readers im
     load_agent,
     read_checkpoint_info,
     resolve_checkpoint,
+    safe_load,
 )
 from robot_rl.data.io import atomic_dir, atomic_write_json
-from robot_rl.errors import UserError
 from robot_rl.types import ActionSpec, ObsSpec, obs_spec_to_json
 
 
@@ -70,24 +70,14 @@ def load_loop_state(path: str | Path) -> dict[str, Any] | None:
     """A run's loop state (``state.pt``: step, RNG states, replay buffers, reward updater), or
     None without one. Loaded with ``weights_only``: tensors, numpy arrays and plain data only,
     so a crafted file cannot run code; a damaged one is a UserError saying what to do."""
-    import pickle
-    import zipfile
-
     p = Path(path) / "state.pt"
     if not p.exists():
         return None
-    try:
-        with torch.serialization.safe_globals(_numpy_globals()):
-            state = torch.load(p, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise UserError(
-            f"{p}: not a readable loop state ({first}); delete the run's checkpoint/ directory "
-            "to start the run again, or pass overwrite=true"
-        ) from None
-    if not isinstance(state, dict):
-        raise UserError(f"{p}: holds a {type(state).__name__}, not a loop state")
-    return state
+    return safe_load(
+        p, "loop state", "a loop state",
+        "delete the run's checkpoint/ directory to start the run again, or pass overwrite=true",
+        allowed=_numpy_globals(),
+    )  # fmt: skip
 
 
 def _numpy_globals() -> list[Any]:
