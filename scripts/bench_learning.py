@@ -231,6 +231,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra finetune override for every run (repeatable)")  # fmt: skip
     ap.add_argument("--out", default="runs/bench_learning")
+    ap.add_argument("--tag", default="", help="write bench_learning_<tag>.json (another budget)")
     args = ap.parse_args()
     bc.cleanup_on_sigterm()
 
@@ -316,7 +317,7 @@ def main() -> None:
          "min to 90%", "max dip", "ms/step", "update ms", "errors"],
         rows,
     )  # fmt: skip
-    name = "learning" + ("_quick" if args.quick else "")
+    name = "learning" + (f"_{args.tag}" if args.tag else "") + ("_quick" if args.quick else "")
     plot_path = bc.RESULTS / f"bench_{name}.png"
     ok = [r for r in results if "curve" in r]
     if ok:
