@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="runs/bench_pipeline")
     ap.add_argument("--skip-env-reward", action="store_true", help="only the learned reward")
+    ap.add_argument("--tag", default="", help="write bench_pipeline_<tag>.json (a variant)")
     ap.add_argument(
         "--fresh", action="store_true", help="re-measure variants already measured under --out"
     )
@@ -131,7 +132,7 @@ def main() -> None:
         f"fine-tuning lifts success >= 0.30 over the pre-trained policy (got {rise:+.2f})"
     )
     write_json(
-        "pipeline",
+        "pipeline" + (f"_{args.tag}" if args.tag else "") + ("_quick" if args.quick else ""),
         {
             "quick": args.quick,
             "overrides": extra,
