@@ -221,7 +221,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny budgets, one seed (~3 min)")
     ap.add_argument("--tasks", help="default: zone,push,pick_and_place (--quick: zone,push)")
-    ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--arms", default="default,wsrl,iql,sb3", help=f"of {','.join(ARMS)}")
     ap.add_argument("--seeds", type=int)
     ap.add_argument("--arm-seeds", default="", metavar="ARM=N,...",
                     help="seeds for some arms instead of --seeds, e.g. default=3")  # fmt: skip
