@@ -88,12 +88,13 @@ def test_pipeline_reads_the_table_with_its_own_budget_over_it() -> None:
     from robot_rl.pipeline import PipelineConfig, _method_settings
 
     rlpd = _method_settings(PipelineConfig(finetune_method="rlpd", utd_ratio=3))
-    assert rlpd["agent"] == {**METHODS["rlpd"].agent, "utd_ratio": 3}
+    assert rlpd["agent"] == {**METHODS["rlpd"].agent, "utd_ratio": 3, "hidden_dims": [128, 128]}
     assert rlpd["offline_ratio"] == METHODS["rlpd"].offline_ratio
     wsrl = _method_settings(
         PipelineConfig(finetune_method="wsrl", pretrain_agent="calql", warmup_steps=7)
     )
     assert wsrl["warmup_steps"] == 7 and wsrl["offline_ratio"] == 0.0
+    assert "hidden_dims" not in wsrl["agent"]  # WSRL keeps the pre-trained agent's networks
     iql = _method_settings(PipelineConfig(finetune_method="iql", finetune={"beta": 3.0}))
     assert iql["agent"] == {"beta": 3.0, "expectile": 0.9}  # pre-training's config, then finetune
     with pytest.raises(UserError, match="finetune_method='sac'"):  # from scratch: not a stage
