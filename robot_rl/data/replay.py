@@ -265,18 +265,29 @@ class ReplayBuffer:
         return self.to_batch(self.sample_arrays(batch_size, rng, keys))
 
     # ------------------------------------------------------------------ relabeling
-    def relabel(self, reward_fn: RewardFn, batch_size: int = 1024) -> None:
-        """Replace every stored reward by ``reward_fn(obs, action, next_obs)`` (then scaled)."""
+    def relabel(
+        self, reward_fn: RewardFn, batch_size: int = 1024, done_fn: RewardFn | None = None
+    ) -> None:
+        """Replace every stored reward by ``reward_fn(obs, action, next_obs)`` (then scaled).
+
+        With ``done_fn`` (a reward that ends episodes, e.g. a goal classifier) the success flags
+        follow the new model too: a transition it now calls a success is terminal, and one where
+        the old model ended the episode but the new one does not is a truncation (its value is
+        bootstrapped, not zero). Without it, a step the updated model rewards would bootstrap
+        past the success and one it no longer rewards would stay a dead end.
+        """
         idx_all = self._indices()
         with torch.no_grad():
             for lo in range(0, idx_all.size, batch_size):
                 idx = idx_all[lo : lo + batch_size]
                 b = self.to_batch(self.gather(idx))
-                r = reward_fn(b.obs, b.action, b.next_obs)
-                r_np = r.detach().to("cpu", torch.float32).numpy().reshape(-1)
-                if r_np.shape != idx.shape:
-                    raise ValueError(f"reward_fn returned {tuple(r.shape)}, expected [{idx.size}]")
+                r_np = _flat(reward_fn(b.obs, b.action, b.next_obs), idx, "reward_fn")
                 self._reward[idx] = r_np * self.reward_scale + self.reward_bias
+                if done_fn is not None:
+                    done = _flat(done_fn(b.obs, b.action, b.next_obs), idx, "done_fn") > 0.5
+                    ended = self._terminated[idx].copy()
+                    self._terminated[idx] = done
+                    self._truncated[idx] = (self._truncated[idx] | ended) & ~done
         fail = self._scaled_fail()
         for start, T in self._episodes.values():
             s = slice(start, start + T)
@@ -394,3 +405,10 @@ def spread_evenly(k: int, n: int) -> np.ndarray:
 
 def _spec_str(spec: dict[str, ArraySpec]) -> str:
     return ", ".join(f"{k}{list(s.shape)}:{s.dtype}" for k, s in sorted(spec.items()))
+
+
+def _flat(t: torch.Tensor, idx: np.ndarray, name: str) -> np.ndarray:
+    out = t.detach().to("cpu", torch.float32).numpy().reshape(-1)
+    if out.shape != idx.shape:
+        raise ValueError(f"{name} returned {tuple(t.shape)}, expected [{idx.size}]")
+    return out

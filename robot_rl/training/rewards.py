@@ -32,6 +32,7 @@ class OnlineReward:
         updater: OnlineUpdater | None = None,
         cfg: Any = None,
         device: torch.device | None = None,
+        ends_episodes: bool = False,
     ):
         self.model = model
         self.column = column
@@ -41,6 +42,8 @@ class OnlineReward:
         self.obs_keys: tuple[str, ...] = tuple(model.obs_keys) if model is not None else ()
         self.last_metrics: dict[str, Any] = {}
         self._last_update = 0
+        # A goal classifier ends episodes where it fires; relabelling moves those ends with it.
+        self.ends_episodes = ends_episodes
 
     @property
     def image_size(self) -> int | None:
@@ -51,6 +54,13 @@ class OnlineReward:
     @property
     def uses_env_termination(self) -> bool:
         return self.model is None
+
+    def _success(
+        self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Whether the model ends the episode at each transition (1.0 / 0.0)."""
+        assert self.model is not None
+        return self.model.reward_and_done(obs, action, next_obs)[1].float()
 
     @staticmethod
     def build(cfg: Any, device: torch.device) -> OnlineReward:
@@ -68,7 +78,9 @@ class OnlineReward:
             if update_cfg.every > 0:
                 doc, model_cfg = _updatable(cfg.reward, name, f"{name}.every > 0")
                 updater = kind.online(module, model_cfg, doc, update_cfg, cfg.seed)
-                return OnlineReward(model, column, updater, update_cfg, device)
+                return OnlineReward(
+                    model, column, updater, update_cfg, device, kind.terminates_episodes
+                )
         return OnlineReward(model, column)
 
     def _tensors(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -102,8 +114,9 @@ class OnlineReward:
         if metrics is None:
             return False
         assert self.model is not None  # an updater comes with a model
+        done_fn = self._success if self.ends_episodes else None
         for buf in buffers:
-            buf.relabel(self.model.reward)
+            buf.relabel(self.model.reward, done_fn=done_fn)
         self.last_metrics = metrics
         return True
 

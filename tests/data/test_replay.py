@@ -225,3 +225,22 @@ def test_from_dataset_options(tiny_pixel_dataset: Path) -> None:
         ReplayBuffer(tiny_meta("pixels").obs_spec, 4, 100).add_episode(
             tiny_episode("state", np.random.default_rng(0), True, 5)
         )
+
+
+def test_relabel_moves_the_episode_ends_of_a_reward_that_ends_them() -> None:
+    """A goal classifier ended episode 0 at its last step (3); the updated one fires at step 1
+    only: step 1 becomes terminal, step 3 a truncation (bootstrapped), so nothing after a
+    success is learned from and the old end is no dead end."""
+    buf = ReplayBuffer(SPEC, 2, 100, gamma=0.5)
+    buf.add_episode(tagged_episode(0, 4, success=True))
+
+    def fires_at_1(obs, action, next_obs):
+        return (next_obs["state"][:, 1] == 2).float()  # the frame after step 1
+
+    buf.relabel(fires_at_1, done_fn=fires_at_1)
+    idx = buf._indices()
+    np.testing.assert_array_equal(buf._reward[idx], [0, 1, 0, 0])
+    np.testing.assert_array_equal(buf._terminated[idx], [False, True, False, False])
+    np.testing.assert_array_equal(buf._truncated[idx], [False, False, False, True])
+    buf.relabel(fires_at_1)  # without done_fn the flags stay
+    np.testing.assert_array_equal(buf._terminated[idx], [False, True, False, False])
