@@ -15,6 +15,7 @@ from torch import nn
 from robot_rl.errors import UserError
 from robot_rl.networks.encoders import ObsEncoder, random_shift
 from robot_rl.networks.mlp import MLP
+from robot_rl.networks.modes import eval_mode
 from robot_rl.rewards.losses import balanced_bce, gradient_penalty, mixup, sample_mixup
 from robot_rl.rewards.metrics import best_threshold, classification_metrics
 from robot_rl.types import PROPRIO, ArraySpec, ObsSpec, is_image_key
@@ -157,13 +158,11 @@ def concat(a: ObsArrays, b: ObsArrays) -> ObsArrays:
 def predict_proba(model: GoalClassifier, frames: ObsArrays, batch_size: int = 256) -> np.ndarray:
     """p(success) [N] for frames, in batches, without gradients."""
     dev, keys = model.threshold.device, model.obs_keys
-    was_training = model.training
-    model.eval()
     out = []
-    for i in range(0, num_frames(frames), batch_size):
-        obs = {k: torch.as_tensor(frames[k][i : i + batch_size], device=dev) for k in keys}
-        out.append(torch.sigmoid(model(obs)).cpu().numpy())
-    model.train(was_training)
+    with eval_mode(model):
+        for i in range(0, num_frames(frames), batch_size):
+            obs = {k: torch.as_tensor(frames[k][i : i + batch_size], device=dev) for k in keys}
+            out.append(torch.sigmoid(model(obs)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 

@@ -15,6 +15,7 @@ import torch
 from robot_rl.data import Dataset
 from robot_rl.data.labels import GOALS_FILE, LabelStore
 from robot_rl.errors import UserError
+from robot_rl.networks.modes import eval_mode
 from robot_rl.rewards.classifier import (
     ClassifierConfig,
     ClassifierUpdater,
@@ -24,6 +25,7 @@ from robot_rl.rewards.classifier import (
     predict_proba,
     train_classifier,
 )
+from robot_rl.rewards.scorer import ModelScorer
 from robot_rl.rewards.teachers import SuccessLabeller, label_goal_frames
 from robot_rl.rewards.updates import ClassifierUpdateConfig
 from robot_rl.types import ObsSpec, is_image_key
@@ -112,16 +114,10 @@ def synthetic_goal_labels(
 
 
 # ------------------------------------------------------------------------------ the kind
-class ClassifierReward:
+class ClassifierReward(ModelScorer):
     """A goal classifier as a reward: scores ``next_obs`` (the state the transition reached)."""
 
-    def __init__(self, model: GoalClassifier, name: str = "classifier"):
-        self.model, self.name = model.eval(), name
-        self.obs_keys: tuple[str, ...] = model.obs_keys
-
-    @property
-    def obs_spec(self) -> ObsSpec:
-        return self.model.obs_spec
+    default_name = "classifier"
 
     @torch.no_grad()
     def reward(
@@ -134,11 +130,8 @@ class ClassifierReward:
         self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward pass: the reward and the classifier's own success."""
-        was_training = self.model.training
-        self.model.eval()
-        out = self.model.score_and_success(next_obs)
-        self.model.train(was_training)
-        return out
+        with eval_mode(self.model):
+            return self.model.score_and_success(next_obs)
 
 
 class ClassifierOnline:

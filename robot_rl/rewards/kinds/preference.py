@@ -14,9 +14,11 @@ import torch
 from robot_rl.data import Dataset
 from robot_rl.data.labels import PREFS_FILE, LabelStore, PreferencePair, pair_key
 from robot_rl.errors import UserError
+from robot_rl.networks.modes import eval_mode
 from robot_rl.rewards.pebble import PreferenceUpdater
 from robot_rl.rewards.preference import PreferenceConfig, PreferenceModel, train_preference
 from robot_rl.rewards.query import choose_pairs
+from robot_rl.rewards.scorer import ModelScorer
 from robot_rl.rewards.segments import EpisodeCache, SegmentPairs, load_segments, sample_segments
 from robot_rl.rewards.teachers import (
     RewardsFn,
@@ -120,16 +122,10 @@ def _query_model(
 
 
 # ------------------------------------------------------------------------------ the kind
-class PreferenceReward:
+class PreferenceReward(ModelScorer):
     """A preference ensemble as a reward: the ensemble-mean r(s, a) of the transition."""
 
-    def __init__(self, model: PreferenceModel, name: str = "preference"):
-        self.model, self.name = model.eval(), name
-        self.obs_keys: tuple[str, ...] = model.obs_keys
-
-    @property
-    def obs_spec(self) -> ObsSpec:
-        return self.model.obs_spec
+    default_name = "preference"
 
     @torch.no_grad()
     def reward(
@@ -142,10 +138,8 @@ class PreferenceReward:
         self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The reward; a preference model never ends an episode."""
-        was_training = self.model.training
-        self.model.eval()
-        r = self.reward(obs, action, next_obs)
-        self.model.train(was_training)
+        with eval_mode(self.model):
+            r = self.reward(obs, action, next_obs)
         return r, torch.zeros(r.shape, dtype=torch.bool, device=r.device)
 
 
