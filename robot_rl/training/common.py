@@ -117,7 +117,7 @@ _CHECKOUT = Path(__file__).resolve().parents[2]
 def check_replaceable(run_dir: Path, budget_field: str, kind: str) -> None:
     """Refuse ``overwrite=true`` on anything but an empty directory or a ``kind`` run (its
     run_config.json has the stage's ``budget_field``): never the working directory, a parent of
-    it or of the checkout, the home directory, or a dataset."""
+    it or of the checkout, or the home directory (`prepare_run_dir` refuses a dataset first)."""
     r = run_dir.resolve()
     for name, p in (("the working directory", Path.cwd()), ("the checkout", _CHECKOUT)):
         p = p.resolve()
@@ -127,8 +127,6 @@ def check_replaceable(run_dir: Path, budget_field: str, kind: str) -> None:
         raise UserError(f"out={run_dir}: refusing to delete the home or root directory")
     if not r.is_dir():
         raise UserError(f"out={run_dir}: is not a directory; refusing to delete it")
-    if (r / "meta.json").exists():
-        raise UserError(f"out={run_dir}: is a dataset, not a {kind} run; refusing to delete it")
     if not any(p.name != ".lock" for p in r.iterdir()):
         return
     cfg_path = r / "run_config.json"
