@@ -14,8 +14,6 @@ from robot_rl.data.returns import mc_returns
 from robot_rl.errors import UserError
 from robot_rl.types import ArraySpec, Batch, ObsSpec
 
-RewardFn = Callable[[dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
-
 
 class ReplayBuffer:
     """Transitions over episodes stored as frames: an episode of T steps takes T+1 frames.
@@ -266,28 +264,32 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ relabeling
     def relabel(
-        self, reward_fn: RewardFn, batch_size: int = 1024, done_fn: RewardFn | None = None
+        self, reward_fn: Callable[..., Any], batch_size: int = 1024, moves_ends: bool = False
     ) -> None:
         """Replace every stored reward by ``reward_fn(obs, action, next_obs)`` (then scaled).
 
-        With ``done_fn`` (a reward that ends episodes, e.g. a goal classifier) the success flags
-        follow the new model too: a transition it now calls a success is terminal, and one where
-        the old model ended the episode but the new one does not is a truncation (its value is
-        bootstrapped, not zero). Without it, a step the updated model rewards would bootstrap
-        past the success and one it no longer rewards would stay a dead end.
+        With ``moves_ends`` (a reward that ends episodes, e.g. a goal classifier) ``reward_fn``
+        returns (reward, done) from one pass, and the success flags follow the new model too: a
+        transition it now calls a success is terminal, and one where the old model ended the
+        episode but the new one does not is a truncation (its value is bootstrapped, not zero).
+        Without it, a step the updated model rewards would bootstrap past the success and one it
+        no longer rewards would stay a dead end.
         """
         idx_all = self._indices()
         with torch.no_grad():
             for lo in range(0, idx_all.size, batch_size):
                 idx = idx_all[lo : lo + batch_size]
                 b = self.to_batch(self.gather(idx))
-                r_np = _flat(reward_fn(b.obs, b.action, b.next_obs), idx, "reward_fn")
-                self._reward[idx] = r_np * self.reward_scale + self.reward_bias
-                if done_fn is not None:
-                    done = _flat(done_fn(b.obs, b.action, b.next_obs), idx, "done_fn") > 0.5
+                out = reward_fn(b.obs, b.action, b.next_obs)
+                r, done = out if moves_ends else (out, None)
+                self._reward[idx] = (
+                    _flat(r, idx, "reward_fn") * self.reward_scale + self.reward_bias
+                )
+                if done is not None:
+                    fired = _flat(done, idx, "reward_fn's done") > 0.5
                     ended = self._terminated[idx].copy()
-                    self._terminated[idx] = done
-                    self._truncated[idx] = (self._truncated[idx] | ended) & ~done
+                    self._terminated[idx] = fired
+                    self._truncated[idx] = (self._truncated[idx] | ended) & ~fired
         fail = self._scaled_fail()
         for start, T in self._episodes.values():
             s = slice(start, start + T)

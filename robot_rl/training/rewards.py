@@ -55,13 +55,6 @@ class OnlineReward:
     def uses_env_termination(self) -> bool:
         return self.model is None
 
-    def _success(
-        self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
-    ) -> torch.Tensor:
-        """Whether the model ends the episode at each transition (1.0 / 0.0)."""
-        assert self.model is not None
-        return self.model.reward_and_done(obs, action, next_obs)[1].float()
-
     @staticmethod
     def build(cfg: Any, device: torch.device) -> OnlineReward:
         if cfg.reward == "env":
@@ -114,9 +107,9 @@ class OnlineReward:
         if metrics is None:
             return False
         assert self.model is not None  # an updater comes with a model
-        done_fn = self._success if self.ends_episodes else None
+        fn = self.model.reward_and_done if self.ends_episodes else self.model.reward
         for buf in buffers:
-            buf.relabel(self.model.reward, done_fn=done_fn)
+            buf.relabel(fn, moves_ends=self.ends_episodes)
         self.last_metrics = metrics
         return True
 

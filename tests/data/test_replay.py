@@ -237,10 +237,14 @@ def test_relabel_moves_the_episode_ends_of_a_reward_that_ends_them() -> None:
     def fires_at_1(obs, action, next_obs):
         return (next_obs["state"][:, 1] == 2).float()  # the frame after step 1
 
-    buf.relabel(fires_at_1, done_fn=fires_at_1)
+    def reward_and_done(obs, action, next_obs):
+        r = fires_at_1(obs, action, next_obs)
+        return r, r > 0.5
+
+    buf.relabel(reward_and_done, moves_ends=True)
     idx = buf._indices()
     np.testing.assert_array_equal(buf._reward[idx], [0, 1, 0, 0])
     np.testing.assert_array_equal(buf._terminated[idx], [False, True, False, False])
     np.testing.assert_array_equal(buf._truncated[idx], [False, False, False, True])
-    buf.relabel(fires_at_1)  # without done_fn the flags stay
+    buf.relabel(fires_at_1)  # without moves_ends the flags stay
     np.testing.assert_array_equal(buf._terminated[idx], [False, True, False, False])
