@@ -35,6 +35,9 @@ class PipelineConfig:
     episodes: int = 100  # about 38% of them succeed (bench_learning's zone mixture)
     mixture: str = "expert:0.2+noisy0.3:0.2+play:0.6"
     image_size: int = 64
+    # labeller=web: the collect also stores frames at this size for the person labelling (the
+    # classifier still trains on image_size); 0 = show the training frames scaled up.
+    display_size: int = 256
     workers: int = 2
     # labels and reward model
     positives: int = 200
@@ -165,6 +168,9 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     kind = REWARD_KINDS.get(cfg.reward)  # None: the simulator's reward
     if cfg.labeller not in ("synthetic", "web"):
         raise UserError(f"labeller={cfg.labeller!r}: must be synthetic or web")
+    from robot_rl.data.display import check_display_size
+
+    check_display_size(_display_size(cfg), cfg.image_size)
     _method_settings(cfg)  # a bad finetune_method fails now, not after the first stages
     from robot_rl.data.lock import dir_lock
 
@@ -260,8 +266,15 @@ def _collect(plan: Plan, fresh: bool) -> Any:
     return collect(
         task=cfg.task, out_dir=plan.data, episodes=cfg.episodes, mixture=cfg.mixture,
         obs="both", image_size=cfg.image_size, workers=cfg.workers, seed=cfg.seed,
-        progress=cfg.progress,
+        progress=cfg.progress, display_size=_display_size(cfg),
     )  # fmt: skip
+
+
+def _display_size(cfg: PipelineConfig) -> int:
+    """Display frames only for a person: no stage reads them, so they are not in the collect
+    stage's digest (a run collected without them is not collected again; the app then shows
+    the training frames)."""
+    return cfg.display_size if cfg.labeller == "web" else 0
 
 
 def _label_settings(plan: Plan) -> dict[str, Any]:

@@ -23,6 +23,10 @@ class CollectConfig:
     mixture: str = "expert:1.0"
     obs: str = "pixels"  # state | pixels | both
     image_size: int = 64
+    # Also store every frame at this size (JPEG, display/<id>.npz) for a person labelling in the
+    # web app; training reads image_size only. 0 = none: measured on zone, 256 px costs ~2.5x
+    # the collection time and ~+100% bytes (scripts/bench_display_frames.py).
+    display_size: int = 0
     workers: int = 1
     seed: int = 0
     progress: bool = True
@@ -44,6 +48,7 @@ def run(cfg: CollectConfig) -> dict:
         seed=cfg.seed,
         progress=cfg.progress,
         append=cfg.append,
+        display_size=cfg.display_size,
     )
     return summary
 

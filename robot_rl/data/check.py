@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rl.data.display import display_path, display_problems
 from robot_rl.data.format import (
     _EPISODE_RE,
+    DISPLAY_DIR,
     EPISODES_DIR,
     MANIFEST_FILE,
     META_FILE,
@@ -94,6 +96,36 @@ def _plan_problems(meta: DatasetMeta, ids: list[int]) -> list[Problem]:
     return probs
 
 
+def _display_file_problems(root: Path, lengths: dict[int, int]) -> list[Problem]:
+    """Problems of the display frames (``display/<id>.npz``, optional): each must belong to an
+    episode and hold one frame per observation frame. ``lengths``: T of each readable episode."""
+    folder = root / DISPLAY_DIR
+    if not folder.is_dir():
+        return []
+    probs = []
+    for name in sorted(os.listdir(folder)):
+        rel = f"{DISPLAY_DIR}/{name}"
+        i = episode_id_of(name)
+        if TMP_MARKER in name:
+            probs.append(Problem(rel, "", "leftover temp file from an interrupted write"))
+        elif i is None:
+            probs.append(Problem(rel, "", "unexpected file (display frames are <6-digit id>.npz)"))
+        elif not episode_path(root, i).exists():
+            probs.append(
+                Problem(rel, "", f"display frames of episode {i}, which is not in {EPISODES_DIR}/")
+            )
+        elif i in lengths:
+            try:
+                arrays = _read_all(display_path(root, i))
+            except Exception as e:  # any failure to read is the finding, never a crash
+                probs.append(
+                    Problem(rel, "", f"corrupt or truncated npz ({type(e).__name__}: {e})")
+                )
+                continue
+            probs.extend(Problem(rel, k, m) for k, m in display_problems(arrays, lengths[i] + 1))
+    return probs
+
+
 def check_dataset(root: str | Path, tasks: Collection[str] | None = None) -> list[Problem]:
     """All problems found in the dataset at ``root`` (empty list = healthy).
 
@@ -130,6 +162,7 @@ def check_dataset(root: str | Path, tasks: Collection[str] | None = None) -> lis
         probs.append(Problem(EPISODES_DIR, "", "episodes directory missing"))
         return probs
     reward_sets: dict[str, set[str]] = {}
+    lengths: dict[int, int] = {}  # T of each readable episode, for its display frames
     names = sorted(os.listdir(ep_dir))
     if not any(episode_id_of(n) is not None for n in names):
         probs.append(Problem(EPISODES_DIR, "", "no episodes: the dataset is empty"))
@@ -153,6 +186,9 @@ def check_dataset(root: str | Path, tasks: Collection[str] | None = None) -> lis
         if meta is not None:
             probs.extend(Problem(rel, k, m) for k, m in episode_problems(arrays, meta))
         reward_sets[rel] = {k for k in arrays if k.startswith(REWARD_PREFIX)}
+        ep_id, action = episode_id_of(name), arrays.get("action")
+        if ep_id is not None and action is not None and action.ndim == 2:
+            lengths[ep_id] = int(action.shape[0])
     # Reward columns must be the same in every episode (a relabel interrupted midway is not).
     expected = set(manifest_cols or ()).union(*reward_sets.values())
     for rel, keys in reward_sets.items():
@@ -165,4 +201,5 @@ def check_dataset(root: str | Path, tasks: Collection[str] | None = None) -> lis
         if manifest_cols is not None:
             for k in sorted(keys - manifest_cols):
                 probs.append(Problem(rel, k, "reward column not recorded in manifest.json"))
+    probs.extend(_display_file_problems(root, lengths))
     return probs

@@ -24,6 +24,7 @@ SCHEMA_VERSION = 1
 META_FILE = "meta.json"
 MANIFEST_FILE = "manifest.json"
 EPISODES_DIR = "episodes"
+DISPLAY_DIR = "display"  # display frames for the labeling app (display.py)
 OBS_PREFIX = "obs."
 REWARD_PREFIX = "reward."
 ENV_REWARD = "reward.env"
@@ -97,12 +98,13 @@ def read_json(path: Path) -> Any:
 
 # --------------------------------------------------------------------------- writers' lock
 def remove_stale_temps(root: Path) -> list[Path]:
-    """Delete the temp files a killed writer left in ``root`` and ``root/episodes``.
+    """Delete the temp files a killed writer left in ``root``, ``root/episodes`` and
+    ``root/display`` (display frames, see display.py).
 
     Only safe under `dataset_lock`: then no other writer of this dataset can be mid-write.
     ``labels/`` is left alone (the label store has its own lock and writers)."""
     removed = []
-    for d in (Path(root), Path(root) / EPISODES_DIR):
+    for d in (Path(root), Path(root) / EPISODES_DIR, Path(root) / DISPLAY_DIR):
         if not d.is_dir():
             continue
         for name in os.listdir(d):

@@ -129,6 +129,20 @@ def collect_episode(
     One env per (task, obs, size, terminate_on_success) is made and kept: ``reset(seed)``
     gives the episode a fresh env of that seed would, and making a rendering env costs more
     than a short episode."""
+    return rollout(task, obs, image_size, comp, seed, terminate_on_success)[0]
+
+
+def rollout(
+    task: str,
+    obs: str,
+    image_size: int,
+    comp: Component,
+    seed: int,
+    terminate_on_success: bool = True,
+    display_size: int = 0,
+) -> tuple[Any, np.ndarray | None]:
+    """`collect_episode`, plus the episode's frames at ``display_size`` px ([T+1, S, S, 3],
+    the same camera and instants as ``pixels``) when it is not 0."""
     from robot_rl.data import Episode
     from robot_rl.envs import make_env
 
@@ -142,6 +156,8 @@ def collect_episode(
     o, _ = env.reset(seed=seed)
     pi.reset(env)
     frames = {k: [v] for k, v in o.items()}
+    # Rendered beside the observation, never into it: the training frames stay as they were.
+    display = [env.unwrapped.render_pixels(display_size)] if display_size else []
     actions, rew, dense, succ = [], [], [], []
     done, terminated = False, False
     while not done:
@@ -149,6 +165,8 @@ def collect_episode(
         o, r, terminated, truncated, info = env.step(a)
         for k, v in o.items():
             frames[k].append(v)
+        if display_size:
+            display.append(env.unwrapped.render_pixels(display_size))
         actions.append(a)
         rew.append(r)
         dense.append(info["dense_reward"])
@@ -158,7 +176,7 @@ def collect_episode(
     term = np.zeros(T, bool)
     trunc = np.zeros(T, bool)
     term[-1], trunc[-1] = terminated, not terminated
-    return Episode(
+    episode = Episode(
         obs={k: np.stack(v) for k, v in frames.items()},
         action=np.stack(actions),
         rewards={
@@ -170,17 +188,23 @@ def collect_episode(
         success=np.asarray(succ, bool),
         info={"task": task, "policy": comp.label, "noise": comp.noise, "seed": seed},
     )
+    return episode, np.stack(display) if display else None
 
 
 def _work(job: tuple) -> list[dict[str, Any]]:
     """Worker: collect and write the episodes of one chunk; returns per-episode stats."""
-    out_dir, task, obs, image_size, items = job
+    out_dir, task, obs, image_size, display_size, items = job
     from robot_rl.data import Dataset, DatasetWriter
+    from robot_rl.data.display import write_display
 
     writer = DatasetWriter(out_dir, Dataset(out_dir).meta)
     stats = []
     for episode_id, comp, seed in items:
-        ep = collect_episode(task, obs, image_size, comp, seed)
+        ep, display = rollout(task, obs, image_size, comp, seed, display_size=display_size)
+        # Display frames first: an episode on disk then has them, and a kill in between
+        # leaves only a display file that the resumed collect writes again with its episode.
+        if display is not None:
+            write_display(Path(out_dir), episode_id, display)
         writer.write(ep, episode_id)
         stats.append(
             {
@@ -345,6 +369,7 @@ class CollectSettings:
     image_size: int = 64
     workers: int = 1
     progress: bool = True
+    display_size: int = 0  # display frames for the labeling app (data/display.py); 0 = none
 
 
 def collect(
@@ -358,20 +383,30 @@ def collect(
     seed: int = 0,
     progress: bool = True,
     append: bool = False,
+    display_size: int = 0,
 ) -> dict[str, Any]:
     """Collect until ``out_dir`` holds ``episodes`` episodes; returns a summary.
 
     A re-run with the same settings resumes (missing and unreadable episodes are collected
     again, identically) or extends (a larger ``episodes``). Other settings are refused unless
     ``append``: then the new episodes follow the existing ones and provenance lists both.
+    ``display_size`` > 0 also writes each new episode's frames at that size for the labeling
+    app (``display/<id>.npz``, see data/display.py); episodes already on disk keep what they had.
     """
+    from robot_rl.data.display import check_display_size
     from robot_rl.data.format import dataset_lock
 
     if episodes <= 0:
         raise UserError(f"episodes={episodes}: must be positive")
     if workers < 1:
         raise UserError(f"workers={workers}: must be at least 1")
-    settings = CollectSettings(task, obs, image_size, workers, progress)
+    check_display_size(display_size, image_size)
+    if display_size and obs == "state":
+        raise UserError(
+            f"display_size={display_size}: needs obs=pixels or obs=both (display frames are a "
+            "sharper view of the pixels the classifier sees)"
+        )
+    settings = CollectSettings(task, obs, image_size, workers, progress, display_size)
     mix = canonical_mixture(mixture)
     meta = _meta(settings, [{"first": 0, "episodes": episodes, "mixture": mix, "seed": seed}])
     with dataset_lock(out_dir):  # one writer at a time; clears a killed run's temp files
@@ -438,14 +473,14 @@ def _collect_plan(
     stats: list[dict[str, Any]] = []
     chunk = max(1, min(10, len(todo) // (4 * s.workers) or 1))
     jobs = [
-        (str(root), s.task, s.obs, s.image_size, todo[i : i + chunk])
+        (str(root), s.task, s.obs, s.image_size, s.display_size, todo[i : i + chunk])
         for i in range(0, len(todo), chunk)
     ]
     with bar(total=len(todo), desc=f"collect {s.task}", disable=not s.progress, unit="ep") as pb:
         if s.workers == 1 or len(jobs) <= 1:
             for job in jobs:
                 stats += _work(job)
-                pb.update(len(job[4]))
+                pb.update(len(job[-1]))
         else:
             import multiprocessing as mp
 
