@@ -1,4 +1,5 @@
-"""Frames of a dataset's image observation, served as cached PNG bytes to the labeling page."""
+"""Frames of a dataset's image observation, served as cached PNG bytes to the labeling page, and
+its display frames (a sharper copy stored at collection, data/display.py) as their JPEG bytes."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rl.data.display import DisplayFrames, display_path, read_display
 from robot_rl.errors import UserError
 from robot_rl.types import ArraySpec
 
 _MAX_EPISODES_IN_MEMORY = 8  # decoded image arrays (a 200-step 84 px episode is ~4 MB)
 _MAX_PNGS = 4000  # encoded frames (~5 KB each at 64 px)
+_MAX_DISPLAY_IN_MEMORY = 16  # display files, still JPEG (~0.6 MB for 50 steps at 256 px)
 
 
 def image_key_of(obs_spec: dict[str, ArraySpec], root: Path) -> str:
@@ -60,6 +63,7 @@ class FrameSource:
         self._lengths: dict[int, int] = {}
         self._arrays: OrderedDict[int, np.ndarray] = OrderedDict()
         self._pngs: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._display: OrderedDict[int, DisplayFrames] = OrderedDict()
         self.refresh()
 
     def refresh(self) -> None:
@@ -134,3 +138,32 @@ class FrameSource:
             while len(self._pngs) > _MAX_PNGS:
                 self._pngs.popitem(last=False)
         return data
+
+    def has_display(self, episode: int) -> bool:
+        """Whether ``episode`` was collected with display frames (else the page scales up)."""
+        return display_path(self.root, episode).is_file()
+
+    def _display_frames(self, episode: int) -> DisplayFrames:
+        with self._lock:
+            if episode in self._display:
+                self._display.move_to_end(episode)
+                return self._display[episode]
+        path = display_path(self.root, episode)
+        if not path.is_file():
+            raise RequestError(
+                404, f"episode {episode} has no display frames (collected without display_size)"
+            )
+        frames = read_display(
+            check_inside(path, self.root, f"episode {episode}'s display file"),
+            self.num_frames(episode),
+        )
+        with self._lock:
+            self._display[episode] = frames
+            while len(self._display) > _MAX_DISPLAY_IN_MEMORY:
+                self._display.popitem(last=False)
+        return frames
+
+    def jpeg(self, episode: int, frame: int) -> bytes:
+        """JPEG bytes of one display frame (the same instant as training frame ``frame``)."""
+        self.check_frame(episode, frame)
+        return self._display_frames(episode).frame(frame)

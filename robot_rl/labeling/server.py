@@ -38,6 +38,8 @@ _MAX_BODY = 64 << 10  # the largest request (an import's folder path) is far sma
 CLIENT_TIMEOUT_S = 30.0  # a connection idle this long (a stalled or slow client) is dropped
 _TAB_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _FRAME_RE = re.compile(r"^/frames/(\d{1,9})/(\d{1,9})\.png$")
+# display frames (data/display.py): the same instants as the .png training frames, sharper
+_DISPLAY_RE = re.compile(r"^/frames/(\d{1,9})/(\d{1,9})\.jpg$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}$")
 _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
@@ -114,8 +116,14 @@ class LabelApp:
             "fps": self.frames.dataset.meta.control_freq,
             "image_key": self.frames.image_key,
             "frame_shape": list(self.frames.frame_shape),
+            # display: the episode has sharper frames at /frames/<id>/<frame>.jpg
             "episodes": [
-                {"id": i, "frames": self.frames.num_frames(i)} for i in self.frames.episode_ids
+                {
+                    "id": i,
+                    "frames": self.frames.num_frames(i),
+                    "display": self.frames.has_display(i),
+                }
+                for i in self.frames.episode_ids
             ],
             "queue": self.prefs.source if self.prefs else None,
             "goals_from": str(self.goals_from) if self.goals_from else None,
@@ -308,6 +316,9 @@ class _Handler(BaseHTTPRequestHandler):
         if m := _FRAME_RE.match(path):
             png = app.frames.png(int(m.group(1)), int(m.group(2)))
             return self._send(200, png, "image/png", cache="max-age=3600")
+        if m := _DISPLAY_RE.match(path):
+            jpeg = app.frames.jpeg(int(m.group(1)), int(m.group(2)))
+            return self._send(200, jpeg, "image/jpeg", cache="max-age=3600")
         if path.startswith("/goal_images/"):
             return self._goal_image(path[len("/goal_images/") :])
         if path == "/api/info":

@@ -66,6 +66,31 @@ async function api(path, body) {
   return doc;
 }
 
+// Sharp view: an episode collected with display_size= has the same frames at that size as JPEG
+// (/frames/<id>/<f>.jpg); the others, or with the view off, show the training frames scaled up.
+const VIEW = { sharp: true, display: new Set() };
+
+function sharp(episodeId) { return VIEW.sharp && VIEW.display.has(episodeId); }
+
+function frameUrl(episodeId, f) {
+  return `/frames/${episodeId}/${f}.${sharp(episodeId) ? "jpg" : "png"}`;
+}
+
+function setupView(onChange) {
+  VIEW.display = new Set(INFO.episodes.filter((e) => e.display).map((e) => e.id));
+  const box = $("sharp");
+  $("view").hidden = VIEW.display.size === 0;
+  box.checked = VIEW.sharp;
+  const toggle = (on) => { VIEW.sharp = on; box.checked = on; onChange(); };
+  box.addEventListener("change", () => { box.blur(); toggle(box.checked); });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "v" || typingInField(ev) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (VIEW.display.size === 0) return;
+    ev.preventDefault();
+    toggle(!VIEW.sharp);
+  });
+}
+
 function typingInField(ev) {
   const t = ev.target;
   return t && (t.tagName === "INPUT" && t.type === "text" || t.tagName === "TEXTAREA");

@@ -37,7 +37,8 @@ function renderGallery(images) {
 
 function renderFrame() {
   const ep = episode();
-  $("frame").src = `/frames/${ep.id}/${G.frame}.png`;
+  $("frame").src = frameUrl(ep.id, G.frame);
+  $("frame").classList.toggle("pixelated", !sharp(ep.id));  // smooth only a sharp frame
   $("frame-no").textContent = G.frame;
   $("frame-last").textContent = ep.frames - 1;
   $("scrubber").value = G.frame;
@@ -183,5 +184,6 @@ function startGoals() {
   $("import-form").addEventListener("submit", importGoals);
   if (INFO.goals_from) $("import-folder").value = INFO.goals_from;
   document.addEventListener("keydown", goalsKey);
+  setupView(renderFrame);  // the strip keeps the small training frames
   showEpisode(0, 0);
 }

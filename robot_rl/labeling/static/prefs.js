@@ -8,7 +8,7 @@ function loadClip(seg) {
   const imgs = [];
   for (let f = seg.start; f <= seg.start + seg.length; f++) {
     const img = new Image();
-    img.src = `/frames/${seg.episode}/${f}.png`;
+    img.src = frameUrl(seg.episode, f);
     imgs.push(img);
   }
   return imgs;
@@ -17,6 +17,11 @@ function loadClip(seg) {
 function drawClip(canvas, imgs, t) {
   const img = imgs[t % imgs.length];
   if (!img || !img.complete || img.naturalWidth === 0) return;
+  if (canvas.width !== img.naturalWidth) {  // a display frame draws at its own size
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    canvas.classList.toggle("pixelated", img.naturalWidth === INFO.frame_shape[1]);
+  }
   canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
 }
 
@@ -108,5 +113,7 @@ function startPrefs() {
   document.addEventListener("keydown", prefsKey);
   const fps = Math.max(2, Math.min(10, INFO.fps || 10));
   P.timer = setInterval(tick, 1000 / fps);
+  // Toggling reloads the shown pair's clips from the other frames.
+  setupView(() => { if (P.pair) { P.left = loadClip(P.pair.left); P.right = loadClip(P.pair.right); } });
   enqueue(async () => applyNext(await api(`/api/prefs/next?tab=${TAB}`)));
 }
