@@ -207,3 +207,15 @@ def test_a_changed_mixture_on_an_existing_out_is_refused_before_any_stage(tmp_pa
     assert not (out / "stages.json").exists() or "collect" not in json.loads(
         (out / "stages.json").read_text()
     )
+
+
+def test_web_labelling_collects_display_frames_and_a_bad_size_is_refused_first(tmp_path):
+    from robot_rl.errors import UserError
+    from robot_rl.pipeline import _display_size
+
+    assert _display_size(PipelineConfig(labeller="web")) == 256
+    assert _display_size(PipelineConfig(labeller="synthetic")) == 0  # nobody looks at them
+    cfg = PipelineConfig(out=str(tmp_path / "run"), labeller="web", display_size=48)
+    with pytest.raises(UserError, match=r"display_size=48: .*larger than image_size=64"):
+        run_pipeline(cfg)
+    assert not (tmp_path / "run").exists()
