@@ -199,3 +199,27 @@ def test_path_traversal_from_the_browser_is_refused(tiny_pixel_dataset, start_se
         assert resp.status in (403, 404)
         body = page.content()
         assert "root:" not in body and "schema_version" not in body
+
+
+def test_sharp_frames_where_stored_and_v_toggles_them(tiny_pixel_dataset, start_server, context):
+    import cv2
+    import numpy as np
+
+    from robot_rl.data.display import write_display
+
+    pixels = Dataset(tiny_pixel_dataset).load(1).obs["pixels"]
+    write_display(tiny_pixel_dataset, 1, np.stack([cv2.resize(f, (192, 192)) for f in pixels]))
+    server = start_server(tiny_pixel_dataset)
+    page = open_goals(context, server)
+    src = "document.getElementById('frame').getAttribute('src')"
+    assert page.evaluate(src) == "/frames/0/0.png"  # episode 0 has no display frames
+    assert page.is_visible("#view")
+    keys(page, "ArrowDown", "ArrowRight", "ArrowRight")
+    assert page.evaluate(src) == "/frames/1/2.jpg"  # the same frame index, sharper
+    page.wait_for_function("document.getElementById('frame').naturalWidth === 192")
+    keys(page, "v")
+    assert page.evaluate(src) == "/frames/1/2.png" and not page.is_checked("#sharp")
+    keys(page, "v")
+    assert page.evaluate(src) == "/frames/1/2.jpg"
+    keys(page, "s")  # labels the shown frame as before
+    assert frame_labels(tiny_pixel_dataset) == {(1, 2): 1}
