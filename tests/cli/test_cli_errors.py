@@ -59,6 +59,8 @@ def test_unknown_stage():
         (["collect", "task=push", "mixture=wizard:1", "out=x"], ["unknown policy 'wizard'"]),
         (["collect", "task=push", "obs=thermal", "out=x"], ["obs='thermal'"]),
         (["collect", "task=push", "workers=0", "out=x"], ["workers=0"]),
+        (["collect", "task=zone", "display_size=64", "out=x"], ["display_size=64", "image_size"]),
+        (["pipeline", "labeller=web", "display_size=999"], ["display_size=999", "480"]),
         (["evaluate", "ckpt=/nonexistent/run"], ["no checkpoint"]),
         (["show", "dataset={ds}"], ["no image key 'pixels'"]),
         (["label", "dataset={ds}", "mode=colours"], ["mode='colours'"]),
