@@ -24,8 +24,8 @@ class CollectConfig:
     obs: str = "pixels"  # state | pixels | both
     image_size: int = 64
     # Also store every frame at this size (JPEG, display/<id>.npz) for a person labelling in the
-    # web app; training reads image_size only. 0 = none: measured on zone, 256 px costs ~2.5x
-    # the collection time and ~+100% bytes (scripts/bench_display_frames.py).
+    # web app; training reads image_size only. 0 = none: measured on zone and drawer, 256 px
+    # costs ~2.3x the collection time and ~+90% bytes (scripts/bench_display_frames.py).
     display_size: int = 0
     workers: int = 1
     seed: int = 0

@@ -5,14 +5,16 @@ same camera at ``size`` px, each JPEG-encoded: ``jpeg`` (every frame's bytes, co
 uint8 [N]), ``offsets`` (int64 [T+2]: frame i is ``jpeg[offsets[i]:offsets[i+1]]``) and ``size``.
 
 Why stored at collection time, not re-rendered from the episode's seed and actions: rendering
-one more frame a step costs what it costs either way (measured on zone: +9 ms a step at 256 px,
-+0.8 ms to encode it), but stored it is paid once by the collector, and serving a frame is then
-a slice of bytes (no simulator, no EGL in the server). A replay must also reproduce the physics
-bit for bit (a MuJoCo upgrade, another CPU or a checkpoint policy's episode could show a person
-a frame other than the one the classifier trains on), and a dataset imported from elsewhere
-has no seed to replay. JPEG at quality 90 keeps a 256 px frame near 12 KB (PNG: 24 KB), about
-the size of the raw 64 px frame; kept out of the episode's npz, which every trainer reads whole,
-it costs them nothing. Nothing but the labeling app reads these files.
+one more frame a step costs the same either way (measured on zone and drawer at 256 px: ~+12 ms
+a step with encoding; a replay 0.2-0.4 s an episode), but stored it is paid once by the
+collector, and serving a frame is a slice of bytes (3.6 ms over HTTP, like a 64 px PNG): no
+simulator or EGL in the server, no wait when a person opens an episode. A replay reproduced the
+stored frames bit for bit here (20 of 20 episodes), but it would have to on every machine and
+MuJoCo version a dataset meets, or show a person a frame other than the one the classifier
+trains on, and a dataset imported from elsewhere has no seed to replay. The cost is disk: JPEG
+at quality 90 keeps a 256 px frame near 12 KB (PNG: 24 KB), +84-93% bytes a dataset, in its own
+file, so trainers, which read each episode's npz whole, never read it. Nothing but the labeling
+app reads these files.
 """
 
 from __future__ import annotations
