@@ -9,6 +9,7 @@ import pytest
 import torch
 from tinydata import GOAL, render_tiny
 
+from robot_rl.configs import check_fields
 from robot_rl.data import Dataset
 from robot_rl.data.labels import LabelStore
 from robot_rl.errors import UserError
@@ -97,3 +98,5 @@ def test_random_resized_crop_keeps_shape_and_is_identity_at_zero() -> None:
 def test_imported_augment_must_be_in_zero_one(value: float) -> None:
     with pytest.raises(UserError, match="field 'imported_augment' must be in"):
         ClassifierConfig(imported_augment=value).validate()
+    with pytest.raises(UserError, match=f"^classifier.imported_augment={value}: must be"):
+        check_fields(ClassifierConfig(imported_augment=value), "classifier.")
