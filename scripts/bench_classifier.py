@@ -7,6 +7,13 @@ from *other seeds*: accuracy and balanced accuracy at the threshold chosen on he
 frames, AUROC, ECE. Then relabel throughput (transitions/s through `relabel_dataset`, i.e. read
 npz + classify 64 px frames + write).
 
+With ``--parts camera``: goal images from another camera (a user's own photos). Per task, N goal
+images of success states rendered by (a) the task camera and (b) moved cameras with other light
+and size (``CAMERAS``) enter as a user's would (import_goal_images into the dataset's labels,
+negatives labelled from the dataset's frames, the classifier kind's own train); scored by AUROC
+on task-camera frames of other seeds, with imported-image augmentation off and on, next to the
+train-time camera-mismatch check.
+
 With ``--parts exploit`` (or ``--exploit``): the exploitation experiment (VICE). Per task and
 seed, three `robot-rl pipeline` runs that differ only in the reward the policy fine-tunes on:
 the learned goal classifier updated online with policy-visited negatives and RAQ queries (the
@@ -15,6 +22,7 @@ the classifier ended an online episode that the simulator says failed, the final
 false-positive rate on every state the policy visited, and the simulator's success (50 episodes).
 
     MUJOCO_GL=egl .venv/bin/python scripts/bench_classifier.py --quick --parts quality,exploit
+    .venv/bin/python scripts/bench_classifier.py --parts camera --threads 1
     .venv/bin/python scripts/bench_classifier.py --parts exploit --exploit-tasks drawer zone
 
 Prints tables and writes bench-results/bench_classifier.json (--quick: _quick.json); parts not
@@ -50,14 +58,19 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from robot_rl.data import Dataset, DatasetMeta, DatasetWriter  # noqa: E402
+from robot_rl.data.labels import LabelStore  # noqa: E402
+from robot_rl.envs.views import ViewShift, write_goal_images  # noqa: E402
+from robot_rl.labeling.goals import import_goal_images  # noqa: E402
 from robot_rl.rewards.classifier import (  # noqa: E402
     ClassifierConfig,
     evaluate_classifier,
     predict_proba,
     train_classifier,
 )
+from robot_rl.rewards.kinds import get_kind  # noqa: E402
 from robot_rl.rewards.model_io import save_reward  # noqa: E402
 from robot_rl.rewards.relabel import relabel_dataset  # noqa: E402
+from robot_rl.rewards.teachers import SuccessLabeller, label_goal_frames  # noqa: E402
 from robot_rl.types import ActionSpec, ArraySpec  # noqa: E402
 
 POLICIES = [("expert", 0.0), ("noisy", 0.3), ("expert", 0.0), ("play", 0.0), ("random", 0.0)]
@@ -298,14 +311,101 @@ def quality_and_relabel(tasks: list[str], quick: bool) -> tuple[list[dict], list
     return rows, relabel_rows, config
 
 
+# Goal-image sources of the camera part: the task camera, and two user cameras.
+CAMERAS = {
+    "task": ViewShift(),
+    "moved": ViewShift(azimuth=20.0, elevation=-8.0, distance=1.15, headlight=1.6,
+                       light_offset=(0.5, -0.5, 0.0), size=128),
+    "moved_dark": ViewShift(azimuth=-20.0, elevation=6.0, distance=0.9, lookat=(0.0, 0.03, 0.0),
+                            headlight=0.5, size=96),
+}  # fmt: skip
+FIX = 0.3  # ClassifierConfig.imported_augment when the fix is on
+
+
+def camera_run(root: Path, folder: Path, n_neg: int, cfg: ClassifierConfig) -> tuple:
+    """One user's run: fresh labels, negatives from the dataset's frames, the goal folder
+    imported, the classifier kind's own training. (model, metrics, seconds)."""
+    shutil.rmtree(root / "labels", ignore_errors=True)
+    label_goal_frames(root, SuccessLabeller(0.0, 0), 0, n_neg, seed=0)
+    store = LabelStore(root)
+    shape = Dataset(root).meta.obs_spec["pixels"].shape
+    import_goal_images(store, folder, shape, "bench")
+    t0 = time.perf_counter()
+    model, _, metrics, _ = get_kind("classifier").train(Dataset(root), cfg, 0, False, "cpu")
+    return model, metrics, time.perf_counter() - t0
+
+
+def camera_part(tasks: list[str], quick: bool) -> tuple[list[dict], dict]:
+    """Per task, source camera and fix: AUROC on task-camera frames of other seeds."""
+    if quick:
+        n_img, steps, n_train, n_test, cfg_kw, sources = 20, 60, 15, 10, {"channels": 16}, [
+            "task", "moved"]  # fmt: skip
+    else:
+        n_img, steps, n_train, n_test, cfg_kw, sources = 50, 300, 60, 20, {}, list(CAMERAS)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_cam_"))
+    rows = []
+    try:
+        for task in tasks:
+            root = tmp / f"{task}_train"
+            collect(task, range(n_train), root=root)
+            test_pos, test_neg = split(
+                collect(task, range(5000, 5000 + n_test)), 200, 400, np.random.default_rng(0)
+            )
+            for src in sources:
+                folder = tmp / f"{task}_{src}"
+                write_goal_images(task, folder, CAMERAS[src], n_img, range(3000, 3200))
+                for fix in (0.0, FIX):
+                    cfg = ClassifierConfig(steps=steps, imported_augment=fix, **cfg_kw)
+                    model, m, secs = camera_run(root, folder, 3 * n_img, cfg)
+                    ev = evaluate_classifier(model, test_pos, test_neg)
+                    row = {
+                        "task": task, "source": src, "imported_augment": fix,
+                        "goal_images": int(m["goal_images/count"]),
+                        "camera_mismatch": m["goal_images/camera_mismatch"],
+                        "warned": bool(m["goal_images/mismatch_warning"]),
+                        **{f"test_{k}": v for k, v in ev.items()},
+                        "holdout_auroc": m.get("holdout/auroc", float("nan")),
+                        "train_seconds": secs,
+                    }  # fmt: skip
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    config = {
+        "steps": steps, "goal_images": n_img, "negatives": 3 * n_img, "train_episodes": n_train,
+        "test_episodes": n_test, "fix": f"imported_augment={FIX}", **cfg_kw,
+        "cameras": {s: CAMERAS[s].describe() for s in sources},
+    }  # fmt: skip
+    return rows, config
+
+
+def print_camera(doc: dict) -> None:
+    c = doc.get("camera_config", {})
+    print(f"\ngoal images from another camera: {c.get('goal_images')} imported positives, "
+          f"{c.get('negatives')} dataset negatives, {c.get('steps')} steps; AUROC on task-camera "
+          "frames of other seeds")  # fmt: skip
+    for src, text in c.get("cameras", {}).items():
+        print(f"  {src:<11}{text}")
+    print(f"{'task':<9}{'source':<12}{'augment':>8}{'mismatch':>9}{'warned':>7}{'auroc':>7}"
+          f"{'bal_acc':>8}{'holdout_auroc':>14}")  # fmt: skip
+    for r in doc["camera"]:
+        print(f"{r['task']:<9}{r['source']:<12}{r['imported_augment']:>8.1f}"
+              f"{r['camera_mismatch']:>9.2f}{'yes' if r['warned'] else 'no':>7}"
+              f"{r['test_auroc']:>7.3f}{r['test_balanced_accuracy']:>8.3f}"
+              f"{r['holdout_auroc']:>14.3f}")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
     ap.add_argument(
-        "--parts", default="quality", help="quality,exploit (comma-separated); '' redraws only"
+        "--parts",
+        default="quality",
+        help="quality,exploit,camera (comma-separated); '' redraws only",
     )
     ap.add_argument("--exploit", action="store_true", help="same as adding exploit to --parts")
     ap.add_argument("--tasks", nargs="*", default=None, help="quality tasks (default: all)")
+    ap.add_argument("--camera-tasks", nargs="*", default=None, help="default: zone drawer")
     ap.add_argument("--exploit-seeds", type=int, default=None, help="default 3 (quick: 1)")
     ap.add_argument("--exploit-tasks", nargs="*", default=None, help="default: drawer zone")
     ap.add_argument("--jobs", type=int, default=2, help="exploitation units at once")
@@ -315,7 +415,9 @@ def main() -> None:
     cleanup_on_sigterm()
     from robot_rl.envs import list_tasks
 
-    parts = parse_parts(args.parts, {"quality", "exploit"}, {"exploit"} if args.exploit else set())
+    parts = parse_parts(
+        args.parts, {"quality", "exploit", "camera"}, {"exploit"} if args.exploit else set()
+    )
     torch.set_num_threads(args.threads)
     out = Path("bench-results") / f"bench_classifier{'_quick' if args.quick else ''}.json"
     # Each part is merged into the results file as it is on disk when the part ends: parts not
@@ -334,6 +436,10 @@ def main() -> None:
         tasks = args.tasks or (["push"] if args.quick else list_tasks())
         rows, relabel_rows, config = quality_and_relabel(tasks, args.quick)
         doc = save({"quality": rows, "relabel": relabel_rows, "quality_config": config})
+    if "camera" in parts:
+        tasks = args.camera_tasks or (["zone"] if args.quick else ["zone", "drawer"])
+        rows, config = camera_part(tasks, args.quick)
+        doc = save({"camera": rows, "camera_config": config})
     if "exploit" in parts:
         tasks = args.exploit_tasks or (["drawer"] if args.quick else ["drawer", "zone"])
         seeds = args.exploit_seeds or (1 if args.quick else 3)
@@ -406,6 +512,8 @@ def main() -> None:
                     else ""
                 )
             )
+    if doc.get("camera"):
+        print_camera(doc)
     fig_path = plot(doc, out.with_suffix(".png"))
     print(f"{'wrote' if parts else 'read'} {out}" + (f", drew {fig_path}" if fig_path else ""))
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from robot_rl.envs.scenes import scene_path
 from robot_rl.envs.tasks import DRAWER_OPEN, get_task_info
+from robot_rl.envs.views import ViewShift, shifted_camera
 from robot_rl.errors import UserError
 
 OBS_MODES = ("state", "pixels", "both")
@@ -108,12 +109,7 @@ class RobotTaskEnv(gym.Env):
         self._finger_qpos = [self.model.jnt_qposadr[self.model.joint(j).id] for j in fingers]
         self._renderers: dict[int, mujoco.Renderer] = {}
         _LIVE.add(self)
-        self._camera = mujoco.MjvCamera()
-        self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-        cam = self.info.camera
-        self._camera.lookat[:] = cam["lookat"]
-        self._camera.distance, self._camera.azimuth = cam["distance"], cam["azimuth"]
-        self._camera.elevation = cam["elevation"]
+        self._camera = _free_camera(self.info.camera)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (self.info.action_dim,), np.float32)
         self.sim.reset(seed=0)
         self._place_goal()
@@ -304,8 +300,9 @@ class RobotTaskEnv(gym.Env):
             out["pixels"] = self.render_pixels(self.image_size)
         return out
 
-    def render_pixels(self, size: int) -> np.ndarray:
-        """A [size, size, 3] uint8 frame of the task camera."""
+    def render_pixels(self, size: int, view: ViewShift | None = None) -> np.ndarray:
+        """A [size, size, 3] uint8 frame of the task camera, or of the camera and light moved
+        by ``view`` (`robot_rl.envs.views`; its own ``size`` is ignored here)."""
         r = self._renderers.get(size)
         if r is None:
             global _HOOKED
@@ -314,6 +311,37 @@ class RobotTaskEnv(gym.Env):
             if not _HOOKED:
                 atexit.register(_close_renderers)
                 _HOOKED = True
-        r.update_scene(self.data, self._camera)
+        camera = (
+            self._camera if view is None else _free_camera(shifted_camera(self.info.camera, view))
+        )
+        r.update_scene(self.data, camera)
         r.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0  # black background, nothing to learn
+        if view is not None:
+            _shift_lights(r.scene, view, np.asarray(camera.lookat, np.float32))
         return r.render()
+
+
+def _free_camera(cam: dict[str, Any]) -> mujoco.MjvCamera:
+    """A free camera from a task's [camera] fields."""
+    camera = mujoco.MjvCamera()
+    camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+    camera.lookat[:] = cam["lookat"]
+    camera.distance, camera.azimuth = cam["distance"], cam["azimuth"]
+    camera.elevation = cam["elevation"]
+    return camera
+
+
+def _shift_lights(scene: mujoco.MjvScene, view: ViewShift, lookat: np.ndarray) -> None:
+    """Scale the headlight; move the scene's own lights by ``view.light_offset``, still aimed at
+    the point they lit at the look-at distance (a directional light's position is only where
+    its direction comes from). In this frame's scene only: the model keeps its lights."""
+    for i in range(scene.nlight):
+        light = scene.lights[i]
+        if light.headlight:
+            light.ambient[:] = np.clip(light.ambient * view.headlight, 0.0, 1.0)
+            light.diffuse[:] = np.clip(light.diffuse * view.headlight, 0.0, 1.0)
+        elif any(view.light_offset):
+            target = light.pos + light.dir * np.linalg.norm(lookat - light.pos)
+            light.pos[:] = light.pos + np.asarray(view.light_offset, np.float32)
+            aim = target - light.pos
+            light.dir[:] = aim / np.linalg.norm(aim)

@@ -16,6 +16,7 @@ from robot_rl.data import Dataset
 from robot_rl.data.labels import GOALS_FILE, LabelStore
 from robot_rl.errors import UserError
 from robot_rl.networks.modes import eval_mode
+from robot_rl.rewards.camera_check import check_goal_images
 from robot_rl.rewards.classifier import (
     ClassifierConfig,
     ClassifierUpdater,
@@ -93,6 +94,19 @@ def goal_frames(dataset_root: str | Path, keys: tuple[str, ...]) -> tuple[ObsArr
         return {k: np.stack([r[i] for r in rows]) for i, k in enumerate(keys)}
 
     return stack(frames[1]), stack(frames[0])
+
+
+def imported_positives(dataset_root: str | Path, key: str) -> np.ndarray:
+    """The goal images imported as positives [N, H, W, 3], at the dataset's frame size."""
+    ds = Dataset(dataset_root)
+    store, shape = LabelStore(ds.root), ds.meta.obs_spec[key].shape
+    images = [read_goal_image(store.root / im.file, shape) for im in store.image_labels()
+              if im.label == 1]  # fmt: skip
+    return np.stack(images) if images else np.zeros((0, *shape), np.uint8)
+
+
+def has_imported_positives(dataset_root: str | Path) -> bool:
+    return any(im.label == 1 for im in LabelStore(dataset_root).image_labels())
 
 
 def synthetic_goal_labels(
@@ -297,10 +311,14 @@ class ClassifierKind:
             )
         if n_neg == 0:
             raise UserError(f"{store.root / GOALS_FILE}: no negative labels (label 0)")
+        check: dict[str, float] = {}
+        if has_imported_positives(ds.root):  # pixels only (goal_frames checked the keys)
+            images = imported_positives(ds.root, ccfg.obs_keys()[0])
+            check = check_goal_images(ds, ccfg.obs_keys()[0], images, str(store.goal_images_dir))
         model, metrics = train_classifier(
-            ccfg, pos, neg, seed=seed, progress=progress, device=device
+            ccfg, pos, neg, seed=seed, progress=progress, device=device, imported=bool(check)
         )
-        return model, ccfg, metrics, {"positives": n_pos, "negatives": n_neg}
+        return model, ccfg, metrics | check, {"positives": n_pos, "negatives": n_neg}
 
     def synthetic_labels(self, dataset_root: str | Path, seed: int, **kwargs: Any) -> dict:
         return synthetic_goal_labels(dataset_root, seed=seed, **kwargs)
@@ -313,8 +331,10 @@ class ClassifierKind:
         update_cfg: ClassifierUpdateConfig,
         seed: int,
     ) -> ClassifierOnline:
-        pos, neg = goal_frames(doc["provenance"]["dataset"], model.obs_keys)
+        root = doc["provenance"]["dataset"]
+        pos, neg = goal_frames(root, model.obs_keys)
         model.train()
+        imported = has_imported_positives(root)
         return ClassifierOnline(
-            ClassifierUpdater(model, model_cfg, pos, neg, seed=seed), update_cfg
+            ClassifierUpdater(model, model_cfg, pos, neg, seed, imported), update_cfg
         )
