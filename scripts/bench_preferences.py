@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from robot_rl.data import Dataset, DatasetMeta, DatasetWriter  # noqa: E402
-from robot_rl.rewards.metrics import spearman  # noqa: E402
+from robot_rl.rewards.metrics import spearman, step_agreement  # noqa: E402
 from robot_rl.rewards.preference import (  # noqa: E402
     PreferenceConfig,
     ensemble_probabilities,
@@ -58,6 +58,7 @@ from robot_rl.rewards.preference import (  # noqa: E402
 from robot_rl.rewards.segments import (  # noqa: E402
     EpisodeCache,
     SegmentPairs,
+    Segments,
     load_segments,
     sample_pairs,
     sample_segments,
@@ -95,24 +96,21 @@ def collect(task: str, root: Path, seeds: range, pixels: bool = False, size: int
 
 
 def evaluate(model, test: EpisodeCache, cfg: PreferenceConfig, n_pairs: int, seed: int) -> dict:
-    """Agreement with the oracle and return correlations on held-out episodes."""
+    """Agreement with the oracle on held-out episodes: label accuracy on pairs, rank correlation
+    of segment and episode returns, and step by step (`step_agreement`)."""
     rng = np.random.default_rng(seed)
     pairs = sample_pairs(test, n_pairs, cfg.segment_length, rng)
     keys = (DENSE_REWARD,)
     a = load_segments(test, [p[0] for p in pairs], model.obs_keys, cfg.segment_length, keys)
     b = load_segments(test, [p[1] for p in pairs], model.obs_keys, cfg.segment_length, keys)
-
-    def real(segs):  # drop the padding of segments cut short by an episode end
-        return [r[m > 0] for r, m in zip(segs.rewards[DENSE_REWARD], segs.mask)]
-
-    truth = Teacher(TeacherConfig()).answer(real(a), real(b))
-    p = ensemble_probabilities(model, SegmentPairs(a, b, truth.astype(np.float32))).mean(0)
+    truth = oracle_answers(a, b)
+    p = ensemble_probabilities(model, SegmentPairs(a, b, truth)).mean(0)
     keep = truth != 0.5
     segs = sample_segments(test, n_pairs, cfg.segment_length, rng)
     s = load_segments(test, segs, model.obs_keys, cfg.segment_length, keys)
     learned_ret = member_segment_returns(model, s).mean(0)
     true_ret = (s.rewards[DENSE_REWARD] * s.mask).sum(1)
-    ep_true, ep_learned = [], []
+    learned, true = [], []
     for i in test.lengths:
         ep = test[i]
         with torch.no_grad():
@@ -120,13 +118,25 @@ def evaluate(model, test: EpisodeCache, cfg: PreferenceConfig, n_pairs: int, see
                 {k: torch.as_tensor(ep.obs[k][:-1]) for k in model.obs_keys},
                 torch.as_tensor(ep.action),
             )
-        ep_learned.append(float(r.sum()))
-        ep_true.append(float(ep.rewards[DENSE_REWARD].sum()))
+        learned.append(r.numpy())
+        true.append(np.asarray(ep.rewards[DENSE_REWARD]))
     return {
         "label_accuracy": float(((p[keep] > 0.5) == (truth[keep] > 0.5)).mean()),
         "segment_spearman": spearman(learned_ret, true_ret),
-        "episode_spearman": spearman(np.array(ep_learned), np.array(ep_true)),
+        "episode_spearman": spearman(
+            np.array([x.sum() for x in learned]), np.array([x.sum() for x in true])
+        ),
+        **step_agreement(learned, true),
     }
+
+
+def oracle_answers(a: Segments, b: Segments) -> np.ndarray:
+    """The oracle teacher's preferences [N] between segments loaded with the dense reward."""
+
+    def real(segs):  # drop the padding of segments cut short by an episode end
+        return [r[m > 0] for r, m in zip(segs.rewards[DENSE_REWARD], segs.mask)]
+
+    return Teacher(TeacherConfig()).answer(real(a), real(b)).astype(np.float32)
 
 
 def downstream(
@@ -136,6 +146,7 @@ def downstream(
     out: Path,
     task: str | None = None,
     extra: list[str] = (),
+    pref_arms: list[tuple[str, int]] | None = None,
 ) -> dict:
     """`robot-rl pipeline reward=preference` (synthetic oracle labels on the pipeline's task,
     IQL pre-training then fine-tuning) at each query budget and selection method, against the
@@ -146,7 +157,9 @@ def downstream(
 
     base = ([*QUICK] if quick else []) + ([f"task={task}"] if task else []) + [*extra]
     arms = [("env", None, None)]
-    arms += [("preference", m, n) for n in budgets for m in ("uniform", "disagreement")]
+    pref_arms = pref_arms or [(m, n) for n in budgets for m in ("uniform", "disagreement")]
+    arms += [("preference", m, n) for m, n in pref_arms]
+    budgets = sorted({n for _, n in pref_arms})
     rows = []
     for seed in range(seeds):
         for reward, method, n in arms:
@@ -175,12 +188,19 @@ def downstream(
             abs(np.mean(groups[f"{m} {top} queries"]) - sim) <= 0.10
         )
         for m in ("uniform", "disagreement")
+        if f"{m} {top} queries" in groups
     }
+    uni = groups.get(f"uniform {top} queries")
+    for m, n in pref_arms:  # an active method at a smaller budget against uniform at the top
+        if m != "uniform" and n < top and uni:
+            targets[f"{m}_{n}_reaches_uniform_{top}"] = bool(
+                np.mean(groups[f"{m} {n} queries"]) >= np.mean(uni) - 1e-9
+            )
     print(f"targets (mean over seeds, {top} queries vs simulator {sim:.2f}): {targets}")
     return {
         "design": "robot-rl pipeline reward=preference (synthetic oracle over the dense progress "
-        "reward, state preference model with its defaults) vs reward=env; IQL pre-training and "
-        "fine-tuning",
+        "reward, state preference model with its defaults) vs reward=env; the pipeline's "
+        "recipe (IQL pre-training, then its finetune_method)",
         "overrides": base,
         "pairs": PAIRS,
         "budgets": budgets,
@@ -341,6 +361,17 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--downstream-seeds", type=int, default=None, help="default 3 (quick: 1)")
     ap.add_argument(
+        "--downstream-arms", default=None, metavar="METHOD:QUERIES,...",
+        help="preference arms of the downstream part (default: uniform and disagreement at "
+        "every budget), e.g. uniform:1000,disagreement:300",
+    )  # fmt: skip
+    ap.add_argument("--hard-tasks", default="push,zone", help="tasks of the recipes/active parts")
+    ap.add_argument("--hard-seeds", type=int, default=None, help="recipes/active: default 3 (quick: 1)")
+    ap.add_argument(
+        "--active-budgets", default=None,
+        help="active part: small budgets, then uniform's reference (default 50,100,300,1000)",
+    )  # fmt: skip
+    ap.add_argument(
         "--downstream-budgets", default=None, help="query budgets, default 100,300,1000 (quick: 20)"
     )
     ap.add_argument(
@@ -356,7 +387,7 @@ def main() -> None:
     args = ap.parse_args()
     cleanup_on_sigterm()
     also = {"downstream"} if args.downstream else set()
-    parts = parse_parts(args.parts, {"models", "downstream"}, also)
+    parts = parse_parts(args.parts, {"models", "downstream", "recipes", "active"}, also)
     torch.set_num_threads(args.threads)
     out = Path(args.out or f"bench-results/bench_preferences{'_quick' if args.quick else ''}.json")
     # A part not run now is kept from the file; each part is merged into the file as it is on
@@ -382,8 +413,12 @@ def main() -> None:
             work / task if key != "downstream" else work,
             task,
             args.downstream_set,
+            [(a.split(":")[0], int(a.split(":")[1])) for a in args.downstream_arms.split(",")]
+            if args.downstream_arms
+            else None,
         )
         update_results(out, args.quick, {key: {**result, "machine": machine_info()}})
+    hard_parts(args, parts, out)
     doc = {"downstream": "not run (pass --parts downstream)", **load(out, args.quick)}
     doc["benchmark"] = "preference"
     if "rows" in doc:
@@ -412,6 +447,33 @@ def main() -> None:
         else None
     )
     print(f"wrote {out}" + (f" and {fig}" if fig else ""))
+
+
+def hard_parts(args: argparse.Namespace, parts: set[str], out: Path) -> None:
+    """The recipes and active parts (push and zone, offline), run and printed."""
+    from preference_parts import active_part, print_summary, recipes_part
+
+    tasks, seeds = args.hard_tasks.split(","), args.hard_seeds or (1 if args.quick else 3)
+    for name in ("recipes", "active"):
+        if name not in parts:
+            continue
+        prev = load(out, args.quick).get(name, {})
+        machine = {**machine_info(), "torch_threads": torch.get_num_threads()}
+        save = lambda part, n=name: update_results(  # noqa: E731
+            out, args.quick, {n: {**part, "machine": machine}}
+        )
+        if name == "recipes":
+            part = recipes_part(tasks, seeds, 100 if args.quick else 1000, args.quick, prev, save)
+        else:
+            default = "20,60" if args.quick else "50,100,300,1000"
+            budgets = [int(b) for b in (args.active_budgets or default).split(",")]
+            part = active_part(tasks, seeds, budgets, args.quick, prev, save)
+        save(part)
+    doc = load(out, args.quick)
+    for name, by in (("recipes", "recipe"), ("active", "method")):
+        if isinstance(doc.get(name), dict) and doc[name].get("summary"):
+            print_summary(f"preference {name} (oracle labels; held-out episodes)",
+                          doc[name]["summary"], by)  # fmt: skip
 
 
 def downstream_parts(doc: dict) -> list[dict]:

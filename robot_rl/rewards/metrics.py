@@ -90,3 +90,19 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, threshold: flo
         "n_pos": int(labels.sum()),
         "n_neg": int((~labels).sum()),
     }
+
+
+def step_agreement(learned: list[np.ndarray], true: list[np.ndarray]) -> dict[str, float]:
+    """How a learned per-step reward agrees with the true one, per episode lists of [T] arrays:
+    ``step_spearman`` over every step pooled (does it rank states as the teacher does?) and
+    ``within_episode_spearman``, the mean over episodes whose true reward changes (does it
+    rise with progress inside an episode, not only tell episodes apart?)."""
+    if len(learned) != len(true) or not learned:
+        raise ValueError("step_agreement needs one learned and one true array per episode")
+    within = [spearman(a, b) for a, b in zip(learned, true) if np.ptp(b) > 1e-6]
+    within = [w for w in within if not np.isnan(w)]
+    return {
+        "step_spearman": spearman(np.concatenate(learned), np.concatenate(true)),
+        "within_episode_spearman": float(np.mean(within)) if within else float("nan"),
+        "episodes_with_progress": float(len(within)),
+    }

@@ -23,6 +23,7 @@ from robot_rl.rewards.metrics import (
     best_threshold,
     expected_calibration_error,
     spearman,
+    step_agreement,
 )
 
 LN2 = math.log(2.0)
@@ -136,6 +137,19 @@ def test_balanced_accuracy_and_threshold() -> None:
     # a positive scored low: the best threshold sits below it
     t = best_threshold(np.array([0.1, 0.15, 0.2, 0.9]), np.array([0, 0, 1, 1]))
     assert 0.15 < t < 0.2
+
+
+def test_step_agreement_separates_progress_from_episode_identity() -> None:
+    true = [np.array([-3.0, -2.0, -1.0]), np.array([-9.0, -9.0, -9.0]), np.array([-6.0, -5.0])]
+    # right order between episodes, wrong inside them: pooled agrees, within-episode does not
+    ident = [np.array([-1.0, -1.1, -1.2]), np.array([-9.0, -9.1, -9.2]), np.array([-5.0, -5.1])]
+    m = step_agreement(ident, true)
+    assert m["step_spearman"] > 0.6
+    assert m["within_episode_spearman"] == pytest.approx(-1.0)
+    assert m["episodes_with_progress"] == 2  # the flat episode has no progress to rank
+    assert step_agreement(true, true)["within_episode_spearman"] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        step_agreement([], [])
 
 
 def test_spearman_by_hand() -> None:
