@@ -64,7 +64,38 @@ def run(out: Path, overrides: list[str], fresh: bool = True) -> dict:
         "wall_clock_s": round(wall, 1),
         **summary,
         "stage_seconds": {k: v.get("seconds") for k, v in stages.items()},
+        **classifier_updates(out),
     }
+
+
+def classifier_updates(out: Path) -> dict:
+    """What the online classifier did in a run (from fine-tuning's train.csv): per update the
+    true-positive rate on the successes the policy visited (judged by the simulator), the
+    held-out positive rate the guard checks, and how many updates it undid; {} without them."""
+    import csv
+
+    logs = sorted(out.glob("finetune-*/train.csv"))
+    if not logs:
+        return {}
+    with logs[0].open() as f:
+        logged = [r for r in csv.DictReader(f) if r.get("classifier/positive_rate")]
+    # a log row repeats the last update's figures until the next update: one row per update
+    key = lambda r: tuple(v for k, v in r.items() if k.startswith("classifier/"))  # noqa: E731
+    rows = [r for i, r in enumerate(logged) if i == 0 or key(r) != key(logged[i - 1])]
+    if not rows:
+        return {}
+    col = lambda k: [float(r[k]) for r in rows if r.get(k) not in (None, "")]  # noqa: E731
+    tpr, pos = col("classifier/visited_success_tpr"), col("classifier/positive_rate")
+    return {
+        "classifier": {
+            "updates_logged": len(rows),
+            "visited_success_tpr": {"min": min(tpr, default=None), "final": tpr[-1] if tpr else None,
+                                    "rows_below_0.9": sum(t < 0.9 for t in tpr)},
+            "heldout_positive_rate_min": min(pos),
+            "updates_undone": int(sum(col("classifier/rolled_back"))),
+            "queries": col("classifier/queries")[-1],
+        }
+    }  # fmt: skip
 
 
 def measured(out: Path, overrides: list[str], fresh: bool) -> dict:
@@ -75,7 +106,7 @@ def measured(out: Path, overrides: list[str], fresh: bool) -> dict:
         doc = json.loads(saved.read_text())
         if doc.get("overrides") == overrides:
             print(f"{out.name}: measured before ({saved}); --fresh to measure again")
-            return doc["result"]
+            return {**doc["result"], **classifier_updates(out)}  # read from the same run
     result = run(out, overrides)
     write_result(saved, {"overrides": overrides, "result": result})
     return result
@@ -120,6 +151,12 @@ def main() -> None:
         ["reward", "task", "minutes", "success pre-trained", "success fine-tuned"],
         rows,
     )
+    for name, r in results.items():
+        if c := r.get("classifier"):
+            t = c["visited_success_tpr"]
+            print(f"{name}: online classifier, {c['updates_logged']} updates ({c['updates_undone']} "
+                  f"undone by the guard), TPR on visited successes min {t['min']} final "
+                  f"{t['final']} ({t['rows_below_0.9']} updates below 0.9)")  # fmt: skip
     gap = None
     if "env" in results:
         gap = results["env"]["success_finetuned"] - results["learned"]["success_finetuned"]
