@@ -20,10 +20,21 @@ ENV_REWARD = "reward.env"
 RewardsFn = Callable[[Episode, Segment], np.ndarray]  # per-step rewards [segment.length]
 
 
+def teacher_reward(episode: Episode) -> np.ndarray | None:
+    """The synthetic teacher's per-step rewards of a whole episode: "reward.dense" (progress) if
+    stored, else "reward.env"; None when the episode has neither."""
+    for key in (DENSE_REWARD, ENV_REWARD):
+        if key in episode.rewards:
+            return np.asarray(episode.rewards[key])
+    return None
+
+
 def dense_step_rewards(episode: Episode, segment: Segment) -> np.ndarray:
-    """The teacher's per-step rewards: "reward.dense" (progress) if stored, else "reward.env"."""
-    key = DENSE_REWARD if DENSE_REWARD in episode.rewards else ENV_REWARD
-    return np.asarray(episode.rewards[key][segment.start : segment.start + segment.length])
+    """The teacher's per-step rewards of a segment (`teacher_reward`)."""
+    r = teacher_reward(episode)
+    if r is None:
+        raise UserError(f"episode {segment.episode} has no {DENSE_REWARD!r} or {ENV_REWARD!r}")
+    return r[segment.start : segment.start + segment.length]
 
 
 @dataclass

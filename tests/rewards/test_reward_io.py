@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 from pathlib import Path
 
@@ -139,6 +141,11 @@ def test_train_preference_from_synthetic_labels(tiny_state_dataset, tmp_path) ->
     assert len(LabelStore(tiny_state_dataset).preferences()) == 12
     metrics = train_reward("preference", tiny_state_dataset, tmp_path / "p", cfg, progress=False)
     assert metrics["train/pairs"] >= 1
+    # the teacher's per-step reward is stored: its step-level agreement is reported beside
+    # label accuracy (a number in [-1, 1], or NaN when no episode's reward changes)
+    rho = metrics["teacher/step_spearman"]
+    assert math.isnan(rho) or -1.0 <= rho <= 1.0
+    assert "teacher/within_episode_spearman" in metrics
     assert relabel_dataset(tiny_state_dataset, tmp_path / "p", progress=False) == "reward.p"
 
 

@@ -16,6 +16,7 @@ from robot_rl.data.labels import PREFS_FILE, LabelStore, PreferencePair, pair_ke
 from robot_rl.errors import UserError
 from robot_rl.networks.modes import eval_mode
 from robot_rl.rewards.pebble import PreferenceUpdater
+from robot_rl.rewards.metrics import step_agreement
 from robot_rl.rewards.preference import PreferenceConfig, PreferenceModel, train_preference
 from robot_rl.rewards.query import choose_pairs
 from robot_rl.rewards.scorer import ModelScorer
@@ -26,6 +27,7 @@ from robot_rl.rewards.teachers import (
     dense_step_rewards,
     label_pairs,
     teacher_config,
+    teacher_reward,
 )
 from robot_rl.rewards.updates import PreferenceUpdateConfig
 from robot_rl.types import ObsSpec
@@ -121,6 +123,27 @@ def _query_model(
     return model
 
 
+def teacher_agreement(
+    model: PreferenceModel, ds: Dataset, max_episodes: int = 50
+) -> dict[str, float]:
+    """Step-level agreement of the learned reward with the synthetic teacher's per-step reward
+    (`teacher_reward`, when the dataset stores it) on up to ``max_episodes`` of the labelled
+    dataset's episodes: label accuracy alone hides a model that tells episodes apart without
+    learning progress."""
+    eps = [ds.load(i) for i in ds.episode_ids[:max_episodes]]
+    true = [teacher_reward(e) for e in eps]
+    if not eps or any(t is None for t in true):
+        return {}
+    dev = next(model.parameters()).device
+    learned = []
+    with torch.no_grad(), eval_mode(model):
+        for e in eps:
+            obs = {k: torch.as_tensor(e.obs[k][:-1], device=dev) for k in model.obs_keys}
+            learned.append(model.reward(obs, torch.as_tensor(e.action, device=dev)).cpu().numpy())
+    agree = step_agreement(learned, true)  # type: ignore[arg-type]
+    return {f"teacher/{k}": v for k, v in agree.items()}
+
+
 # ------------------------------------------------------------------------------ the kind
 class PreferenceReward(ModelScorer):
     """A preference ensemble as a reward: the ensemble-mean r(s, a) of the transition."""
@@ -203,6 +226,7 @@ class PreferenceKind:
         model, metrics = train_preference(
             pcfg, pairs, spec, ds.meta.action_spec.dim, seed=seed, progress=progress, device=device
         )
+        metrics |= teacher_agreement(model, ds)
         return model, pcfg, metrics, {"pairs": len(pairs)}
 
     def synthetic_labels(self, dataset_root: str | Path, seed: int, **kwargs: Any) -> dict:
