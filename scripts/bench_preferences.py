@@ -365,6 +365,10 @@ def main() -> None:
         help="preference arms of the downstream part (default: uniform and disagreement at "
         "every budget), e.g. uniform:1000,disagreement:300",
     )  # fmt: skip
+    ap.add_argument(
+        "--downstream-tag", default="",
+        help="results under downstream_<task>_<tag> (runs under runs/.../<task>_<tag>)",
+    )
     ap.add_argument("--hard-tasks", default="push,zone", help="tasks of the recipes/active parts")
     ap.add_argument("--hard-seeds", type=int, default=None, help="recipes/active: default 3 (quick: 1)")
     ap.add_argument(
@@ -402,6 +406,7 @@ def main() -> None:
         budgets = args.downstream_budgets or ("20" if args.quick else "100,300,1000")
         task = args.downstream_task
         key = f"downstream_{task}" if task and task != "drawer" else "downstream"
+        key += f"_{args.downstream_tag}" if args.downstream_tag else ""
         work = Path("runs/bench_preferences") / ("quick" if args.quick else "full")
         prev = load(out, args.quick).get(key)
         if isinstance(prev, dict) and "pairs" not in prev:  # kept, not mixed with today's rows
@@ -410,7 +415,7 @@ def main() -> None:
             args.quick,
             args.downstream_seeds or (1 if args.quick else 3),
             [int(b) for b in budgets.split(",")],
-            work / task if key != "downstream" else work,
+            work / key.removeprefix("downstream_") if key != "downstream" else work,
             task,
             args.downstream_set,
             [(a.split(":")[0], int(a.split(":")[1])) for a in args.downstream_arms.split(",")]
