@@ -75,15 +75,16 @@ def classifier_updates(out: Path) -> dict:
     import csv
 
     logs = sorted(out.glob("finetune-*/train.csv"))
-    if not logs:
+    if not logs or not (out / "reward-classifier").is_dir():
         return {}
     with logs[0].open() as f:
         logged = [r for r in csv.DictReader(f) if r.get("classifier/positive_rate")]
     # a log row repeats the last update's figures until the next update: one row per update
     key = lambda r: tuple(v for k, v in r.items() if k.startswith("classifier/"))  # noqa: E731
     rows = [r for i, r in enumerate(logged) if i == 0 or key(r) != key(logged[i - 1])]
+    visited = visited_states(logs[0].parent, out / "reward-classifier", bool(rows))
     if not rows:
-        return {}
+        return {"classifier": {"updates_logged": 0, **visited}}
     col = lambda k: [float(r[k]) for r in rows if r.get(k) not in (None, "")]  # noqa: E731
     tpr, pos = col("classifier/visited_success_tpr"), col("classifier/positive_rate")
     return {
@@ -94,8 +95,20 @@ def classifier_updates(out: Path) -> dict:
             "heldout_positive_rate_min": min(pos),
             "updates_undone": int(sum(col("classifier/rolled_back"))),
             "queries": col("classifier/queries")[-1],
+            **visited,
         }
     }  # fmt: skip
+
+
+def visited_states(run: Path, ckpt: Path, updated: bool) -> dict:
+    """The run's final classifier (as the online updates left it, or the frozen one) on every
+    state the policy visited: false- and true-positive rates against the simulator, and how
+    many online episodes it ended that the simulator says failed."""
+    from bench_classifier import visited_stats
+
+    stats = visited_stats(run, ckpt, "updated" if updated else "frozen")
+    return {k: stats[k] for k in ("episodes", "classifier_ended", "ended_without_success",
+                                  "train_success_rate", "visited_fpr", "visited_tpr")}  # fmt: skip
 
 
 def measured(out: Path, overrides: list[str], fresh: bool) -> dict:
@@ -153,6 +166,10 @@ def main() -> None:
     )
     for name, r in results.items():
         if c := r.get("classifier"):
+            print(f"{name}: final classifier on the {c['episodes']} training episodes' states: "
+                  f"FPR {c['visited_fpr']:.3f}, TPR {c['visited_tpr']:.2f}; it ended "
+                  f"{c['classifier_ended']} episodes, {c['ended_without_success']} of them failed")
+        if c and c["updates_logged"]:
             t = c["visited_success_tpr"]
             print(f"{name}: online classifier, {c['updates_logged']} updates ({c['updates_undone']} "
                   f"undone by the guard), TPR on visited successes min {t['min']} final "
