@@ -12,8 +12,17 @@ With --parts downstream (or --downstream): `robot-rl pipeline reward=preference`
 after pre-training and fine-tuning on the pipeline's task). Full runs resume: a pipeline that
 finished is not run again.
 
+With --parts recipes / active (push and zone, offline; scripts/preference_parts.py): which
+preference-model recipe learns progress (step-level agreement with the teacher's per-step
+reward, pooled and within episodes, beside label accuracy), and uniform against disagreement
+selection at 50-300 queries.
+
     .venv/bin/python scripts/bench_preferences.py --quick [--downstream]
     .venv/bin/python scripts/bench_preferences.py --parts downstream --downstream-seeds 1
+    .venv/bin/python scripts/bench_preferences.py --parts recipes --hard-seeds 3
+    .venv/bin/python scripts/bench_preferences.py --parts active --active-budgets 50,300,1000
+    .venv/bin/python scripts/bench_preferences.py --parts downstream --downstream-task zone \
+        --downstream-arms uniform:1000,disagreement:300 --downstream-seeds 2
 
 Prints tables and writes bench-results/bench_preferences.json and .png (--quick: _quick.*, so a
 quick run never overwrites the full figures); a part not run is kept from the previous file.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -49,6 +50,33 @@ def check_inside(path: Path, root: Path, what: str) -> Path:
     return real
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _LRU(Generic[K, V]):
+    """A thread-safe least-recently-used cache of at most ``capacity`` entries."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+
 class FrameSource:
     """Episode ids, lengths and PNG-encoded frames of one dataset (thread-safe, LRU-cached)."""
 
@@ -61,9 +89,9 @@ class FrameSource:
         self.frame_shape = tuple(self.dataset.meta.obs_spec[self.image_key].shape)
         self._lock = threading.Lock()
         self._lengths: dict[int, int] = {}
-        self._arrays: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._pngs: OrderedDict[tuple[int, int], bytes] = OrderedDict()
-        self._display: OrderedDict[int, DisplayFrames] = OrderedDict()
+        self._arrays: _LRU[int, np.ndarray] = _LRU(_MAX_EPISODES_IN_MEMORY)
+        self._pngs: _LRU[tuple[int, int], bytes] = _LRU(_MAX_PNGS)
+        self._display: _LRU[int, DisplayFrames] = _LRU(_MAX_DISPLAY_IN_MEMORY)
         self.refresh()
 
     def refresh(self) -> None:
@@ -96,10 +124,8 @@ class FrameSource:
             )
 
     def _images(self, episode: int) -> np.ndarray:
-        with self._lock:
-            if episode in self._arrays:
-                self._arrays.move_to_end(episode)
-                return self._arrays[episode]
+        if (cached := self._arrays.get(episode)) is not None:
+            return cached
         # A symlinked episode file must not serve the images of a file outside the dataset.
         path = check_inside(self.dataset.path(episode), self.root, f"episode {episode}'s file")
         key = "obs." + self.image_key
@@ -113,19 +139,14 @@ class FrameSource:
             raise UserError(
                 f"{path}: key {key!r} is {images.shape} {images.dtype}, expected {want} uint8"
             )
-        with self._lock:
-            self._arrays[episode] = images
-            while len(self._arrays) > _MAX_EPISODES_IN_MEMORY:
-                self._arrays.popitem(last=False)
+        self._arrays.put(episode, images)
         return images
 
     def png(self, episode: int, frame: int) -> bytes:
         """PNG bytes of one frame (validated, cached)."""
         self.check_frame(episode, frame)
-        with self._lock:
-            if (episode, frame) in self._pngs:
-                self._pngs.move_to_end((episode, frame))
-                return self._pngs[(episode, frame)]
+        if (cached := self._pngs.get((episode, frame))) is not None:
+            return cached
         import cv2
 
         rgb = self._images(episode)[frame]
@@ -133,10 +154,7 @@ class FrameSource:
         if not ok:
             raise UserError(f"{self.dataset.path(episode)}: frame {frame} could not be encoded")
         data = buf.tobytes()
-        with self._lock:
-            self._pngs[(episode, frame)] = data
-            while len(self._pngs) > _MAX_PNGS:
-                self._pngs.popitem(last=False)
+        self._pngs.put((episode, frame), data)
         return data
 
     def has_display(self, episode: int) -> bool:
@@ -144,10 +162,8 @@ class FrameSource:
         return display_path(self.root, episode).is_file()
 
     def _display_frames(self, episode: int) -> DisplayFrames:
-        with self._lock:
-            if episode in self._display:
-                self._display.move_to_end(episode)
-                return self._display[episode]
+        if (cached := self._display.get(episode)) is not None:
+            return cached
         path = display_path(self.root, episode)
         if not path.is_file():
             raise RequestError(
@@ -157,10 +173,7 @@ class FrameSource:
             check_inside(path, self.root, f"episode {episode}'s display file"),
             self.num_frames(episode),
         )
-        with self._lock:
-            self._display[episode] = frames
-            while len(self._display) > _MAX_DISPLAY_IN_MEMORY:
-                self._display.popitem(last=False)
+        self._display.put(episode, frames)
         return frames
 
     def jpeg(self, episode: int, frame: int) -> bytes:
