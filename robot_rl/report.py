@@ -133,6 +133,26 @@ def _reward_plots(root: Path, reward_ckpt: Path) -> str:
     return _fig_to_img(fig, "reward model quality")
 
 
+def reward_training_metrics(reward_ckpt: Path) -> str:
+    """The reward model's training figures (held-out accuracy; for a synthetic teacher, the
+    step-level agreement with its per-step reward) as a table; empty when there are none."""
+    from robot_rl.errors import UserError
+    from robot_rl.rewards.model_io import read_reward_config
+
+    try:
+        metrics = read_reward_config(reward_ckpt).get("metrics") or {}
+    except UserError:  # reward=env (none) or a damaged file: the rest of the report still shows
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>"
+        for k, v in sorted(metrics.items())
+        if isinstance(v, int | float) and not k.endswith("_first")
+    )
+    if not rows:
+        return ""
+    return f"<h3>Training figures</h3><table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
+
+
 def online_classifier_summary(run: Path) -> str:
     """What the classifier did while it kept learning online (VICE/RAQ), from train.csv: a
     run where it forgot success says so here, not only in a benchmark."""
@@ -199,7 +219,8 @@ fine-tuning: <b>{html.escape(cfg.finetune_method)}</b>, seed {cfg.seed}.</p>
 <h2>Success (simulator ground truth)</h2>
 <table><tr><th>policy</th><th>success rate</th><th>return</th></tr>{succ}</table>
 <h2>Learning curves</h2>{_curves(root)}
-<h2>Reward model</h2>{reward_html}{online_classifier_summary(ft)}
+<h2>Reward model</h2>{reward_html}{reward_training_metrics(reward_ckpt)}
+{online_classifier_summary(ft)}
 <h2>Videos</h2>{_video(pre / "videos" / "evaluate.mp4", "pre-trained policy")}
 {_video(ft / "videos" / "evaluate.mp4", "fine-tuned policy")}
 <h2>Stages</h2><table><tr><th>stage</th><th>wall-clock</th></tr>{rows}</table>

@@ -90,8 +90,10 @@ def classifier_updates(out: Path) -> dict:
     return {
         "classifier": {
             "updates_logged": len(rows),
-            "visited_success_tpr": {"min": min(tpr, default=None), "final": tpr[-1] if tpr else None,
-                                    "rows_below_0.9": sum(t < 0.9 for t in tpr)},
+            "visited_success_tpr": {
+                "min": min(tpr, default=None), "final": tpr[-1] if tpr else None,
+                "rows_below_0.9": sum(t < 0.9 for t in tpr),
+            },
             "heldout_positive_rate_min": min(pos),
             "updates_undone": int(sum(col("classifier/rolled_back"))),
             "queries": col("classifier/queries")[-1],
@@ -166,13 +168,16 @@ def main() -> None:
     )
     for name, r in results.items():
         if c := r.get("classifier"):
-            print(f"{name}: final classifier on the {c['episodes']} training episodes' states: "
-                  f"FPR {c['visited_fpr']:.3f}, TPR {c['visited_tpr']:.2f}; it ended "
-                  f"{c['classifier_ended']} episodes, {c['ended_without_success']} of them failed")
+            print(
+                f"{name}: final classifier on the {c['episodes']} training episodes' states: "
+                f"FPR {c['visited_fpr']:.3f}, TPR {c['visited_tpr']:.2f}; it ended "
+                f"{c['classifier_ended']} episodes, {c['ended_without_success']} of them failed"
+            )
         if c and c["updates_logged"]:
             t = c["visited_success_tpr"]
-            print(f"{name}: online classifier, {c['updates_logged']} updates ({c['updates_undone']} "
-                  f"undone by the guard), TPR on visited successes min {t['min']} final "
+            print(f"{name}: online classifier, {c['updates_logged']} updates "
+                  f"({c['updates_undone']} undone by the guard), TPR on visited successes "
+                  f"min {t['min']} final "
                   f"{t['final']} ({t['rows_below_0.9']} updates below 0.9)")  # fmt: skip
     gap = None
     if "env" in results:

@@ -375,11 +375,14 @@ def main() -> None:
         "every budget), e.g. uniform:1000,disagreement:300",
     )  # fmt: skip
     ap.add_argument(
-        "--downstream-tag", default="",
+        "--downstream-tag",
+        default="",
         help="results under downstream_<task>_<tag> (runs under runs/.../<task>_<tag>)",
     )
     ap.add_argument("--hard-tasks", default="push,zone", help="tasks of the recipes/active parts")
-    ap.add_argument("--hard-seeds", type=int, default=None, help="recipes/active: default 3 (quick: 1)")
+    ap.add_argument(
+        "--hard-seeds", type=int, default=None, help="recipes/active: default 3 (quick: 1)"
+    )
     ap.add_argument(
         "--active-budgets", default=None,
         help="active part: small budgets, then uniform's reference (default 50,100,300,1000)",
@@ -473,8 +476,8 @@ def hard_parts(args: argparse.Namespace, parts: set[str], out: Path) -> None:
             continue
         prev = load(out, args.quick).get(name, {})
         machine = {**machine_info(), "torch_threads": torch.get_num_threads()}
-        save = lambda part, n=name: update_results(  # noqa: E731
-            out, args.quick, {n: {**part, "machine": machine}}
+        save = lambda part, n=name, m=machine: update_results(  # noqa: E731
+            out, args.quick, {n: {**part, "machine": m}}
         )
         if name == "recipes":
             part = recipes_part(tasks, seeds, 100 if args.quick else 1000, args.quick, prev, save)

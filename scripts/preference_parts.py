@@ -257,12 +257,11 @@ def active_part(
                 continue
             ds, test = task_data(task, tmp, n_train, n_test)
             todo = [(k, _bind(active_row, task, k[1], k[2], k[3], ds, test, rounds)) for k in keys]
-            done |= {key(r): r for r in run_rows("active", todo, done,
-                                                  lambda rs: save({**head, "rows": rs}))}  # fmt: skip
+            new = run_rows("active", todo, done, lambda rs: save({**head, "rows": rs}))
+            done |= {key(r): r for r in new}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rows = list(done.values())
     for r in rows:
         r["arm"] = f"{r['method']} {r['queries']}"
     return {**head, "rows": rows, "summary": summarise(rows, "method")}
-

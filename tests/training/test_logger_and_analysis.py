@@ -96,3 +96,22 @@ def test_report_says_when_the_online_classifier_forgot_success(tmp_path):
     html = online_classifier_summary(tmp_path)
     assert "0.70 / 0.70" in html and "<td>1</td>" in html and "0.37" in html
     assert "Warning" in html
+
+
+def test_report_shows_the_reward_models_step_level_agreement(tmp_path):
+    from robot_rl.data.io import atomic_write_json
+    from robot_rl.report import reward_training_metrics
+
+    assert reward_training_metrics(tmp_path / "none") == ""  # reward=env: no checkpoint
+    ckpt = tmp_path / "reward-preference"
+    ckpt.mkdir()
+    metrics = {"holdout/accuracy": 0.9, "teacher/step_spearman": 0.23, "train/loss_first": 1.0}
+    atomic_write_json(
+        ckpt / "config.json",
+        {"kind": "preference", "config": {}, "obs_spec": {}, "action_dim": 4, "metrics": metrics},
+    )
+    html = reward_training_metrics(ckpt)
+    assert "teacher/step_spearman</td><td>0.230" in html and "holdout/accuracy" in html
+    assert "loss_first" not in html
+    (ckpt / "config.json").write_text("{")  # damaged: the report goes on without the table
+    assert reward_training_metrics(ckpt) == ""

@@ -15,8 +15,8 @@ from robot_rl.data import Dataset
 from robot_rl.data.labels import PREFS_FILE, LabelStore, PreferencePair, pair_key
 from robot_rl.errors import UserError
 from robot_rl.networks.modes import eval_mode
-from robot_rl.rewards.pebble import PreferenceUpdater
 from robot_rl.rewards.metrics import step_agreement
+from robot_rl.rewards.pebble import PreferenceUpdater
 from robot_rl.rewards.preference import PreferenceConfig, PreferenceModel, train_preference
 from robot_rl.rewards.query import choose_pairs
 from robot_rl.rewards.scorer import ModelScorer
