@@ -156,6 +156,7 @@ def downstream(
     task: str | None = None,
     extra: list[str] = (),
     pref_arms: list[tuple[str, int]] | None = None,
+    on_row: Callable[[list[dict]], None] = lambda rows: None,
 ) -> dict:
     """`robot-rl pipeline reward=preference` (synthetic oracle labels on the pipeline's task,
     IQL pre-training then fine-tuning) at each query budget and selection method, against the
@@ -184,6 +185,7 @@ def downstream(
                 "minutes": r["seconds_all_stages"] / 60,
             })  # fmt: skip
             print(json.dumps(rows[-1]), file=sys.stderr)
+            on_row(rows)
     groups: dict[str, list[float]] = {}
     for r in rows:
         key = "simulator" if r["reward"] == "env" else f"{r['method']} {r['queries']} queries"
@@ -433,8 +435,11 @@ def main() -> None:
             [(a.split(":")[0], int(a.split(":")[1])) for a in args.downstream_arms.split(",")]
             if args.downstream_arms
             else None,
+            # rows so far, kept apart from the last complete figures until this run completes
+            lambda rows: update_results(out, args.quick, {f"{key}_in_progress": rows}),
         )
-        update_results(out, args.quick, {key: {**result, "machine": machine_info()}})
+        done = {key: {**result, "machine": machine_info()}, f"{key}_in_progress": None}
+        update_results(out, args.quick, done)
     hard_parts(args, parts, out)
     doc = {"downstream": "not run (pass --parts downstream)", **load(out, args.quick)}
     doc["benchmark"] = "preference"
