@@ -57,10 +57,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from robot_rl.data import Dataset, DatasetMeta, DatasetWriter  # noqa: E402
+from robot_rl.data.labels import Segment  # noqa: E402
 from robot_rl.rewards.metrics import spearman, step_agreement  # noqa: E402
 from robot_rl.rewards.preference import (  # noqa: E402
     PreferenceConfig,
     ensemble_probabilities,
+    episode_rewards,
     member_segment_returns,
     train_preference,
 )
@@ -108,27 +110,17 @@ def evaluate(model, test: EpisodeCache, cfg: PreferenceConfig, n_pairs: int, see
     """Agreement with the oracle on held-out episodes: label accuracy on pairs, rank correlation
     of segment and episode returns, and step by step (`step_agreement`)."""
     rng = np.random.default_rng(seed)
-    pairs = sample_pairs(test, n_pairs, cfg.segment_length, rng)
-    keys = (DENSE_REWARD,)
-    a = load_segments(test, [p[0] for p in pairs], model.obs_keys, cfg.segment_length, keys)
-    b = load_segments(test, [p[1] for p in pairs], model.obs_keys, cfg.segment_length, keys)
-    truth = oracle_answers(a, b)
-    p = ensemble_probabilities(model, SegmentPairs(a, b, truth)).mean(0)
+    labelled = oracle_pairs(test, sample_pairs(test, n_pairs, cfg.segment_length, rng), cfg)
+    truth = labelled.preference
+    p = ensemble_probabilities(model, labelled).mean(0)
     keep = truth != 0.5
     segs = sample_segments(test, n_pairs, cfg.segment_length, rng)
-    s = load_segments(test, segs, model.obs_keys, cfg.segment_length, keys)
+    s = load_segments(test, segs, model.obs_keys, cfg.segment_length, (DENSE_REWARD,))
     learned_ret = member_segment_returns(model, s).mean(0)
     true_ret = (s.rewards[DENSE_REWARD] * s.mask).sum(1)
-    learned, true = [], []
-    for i in test.lengths:
-        ep = test[i]
-        with torch.no_grad():
-            r = model.reward(
-                {k: torch.as_tensor(ep.obs[k][:-1]) for k in model.obs_keys},
-                torch.as_tensor(ep.action),
-            )
-        learned.append(r.numpy())
-        true.append(np.asarray(ep.rewards[DENSE_REWARD]))
+    eps = [test[i] for i in test.lengths]
+    learned = episode_rewards(model, eps)
+    true = [np.asarray(ep.rewards[DENSE_REWARD]) for ep in eps]
     return {
         "label_accuracy": float(((p[keep] > 0.5) == (truth[keep] > 0.5)).mean()),
         "segment_spearman": spearman(learned_ret, true_ret),
@@ -137,6 +129,16 @@ def evaluate(model, test: EpisodeCache, cfg: PreferenceConfig, n_pairs: int, see
         ),
         **step_agreement(learned, true),
     }
+
+
+def oracle_pairs(
+    cache: EpisodeCache, pairs: list[tuple[Segment, Segment]], cfg: PreferenceConfig
+) -> SegmentPairs:
+    """Segment pairs (``cfg``'s observation keys) answered by the oracle over the dense reward."""
+    keys, length = tuple(cfg.obs_keys), cfg.segment_length
+    a = load_segments(cache, [p[0] for p in pairs], keys, length, (DENSE_REWARD,))
+    b = load_segments(cache, [p[1] for p in pairs], keys, length, (DENSE_REWARD,))
+    return SegmentPairs(a, b, oracle_answers(a, b))
 
 
 def oracle_answers(a: Segments, b: Segments) -> np.ndarray:

@@ -31,10 +31,8 @@ from robot_rl.rewards.segments import (
     EpisodeCache,
     SegmentPairs,
     Segments,
-    load_segments,
     sample_pairs,
 )
-from robot_rl.rewards.teachers import DENSE_REWARD
 from robot_rl.rewards.train import preference_pairs, synthetic_preferences
 
 # Recipe name -> PreferenceConfig fields, plus "same_episode": the share of pairs whose two
@@ -63,18 +61,6 @@ def same_episode_pairs(
     return out
 
 
-def oracle_pairs(
-    cache: EpisodeCache, pairs: list[tuple[Segment, Segment]], cfg: PreferenceConfig
-) -> SegmentPairs:
-    """Segment pairs answered by the oracle (the dense reward's sums)."""
-    from bench_preferences import oracle_answers
-
-    keys, length = tuple(cfg.obs_keys), cfg.segment_length
-    a = load_segments(cache, [p[0] for p in pairs], keys, length, (DENSE_REWARD,))
-    b = load_segments(cache, [p[1] for p in pairs], keys, length, (DENSE_REWARD,))
-    return SegmentPairs(a, b, oracle_answers(a, b))
-
-
 def _concat(x: Segments, y: Segments) -> Segments:
     cat = np.concatenate
     return Segments(
@@ -88,6 +74,8 @@ def recipe_labels(
 ) -> SegmentPairs:
     """``n`` oracle-answered pairs: the first ``1 - same_share`` drawn across episodes, the rest
     within one; the cross-episode draws are the same for every share (one rng per kind)."""
+    from bench_preferences import oracle_pairs
+
     k = int(round(n * same_share))
     cross = sample_pairs(cache, n, cfg.segment_length, np.random.default_rng([seed, 0]))
     same = same_episode_pairs(cache, n, cfg.segment_length, np.random.default_rng([seed, 1]))

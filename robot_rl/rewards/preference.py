@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from robot_rl.errors import UserError
 from robot_rl.networks.encoders import ObsEncoder, random_shift
 from robot_rl.networks.ensemble import EnsembleLinear
 from robot_rl.networks.mlp import MLP
+from robot_rl.networks.modes import eval_mode
 from robot_rl.rewards.losses import bradley_terry_loss
 from robot_rl.rewards.segments import SegmentPairs, Segments
 from robot_rl.types import ObsSpec, is_image_key
@@ -171,6 +173,18 @@ def member_segment_returns(
     if not out:
         return np.zeros((model.num_members, 0), np.float32)
     return torch.cat(out, 1).cpu().numpy()
+
+
+@torch.no_grad()
+def episode_rewards(model: PreferenceModel, episodes: list[Any]) -> list[np.ndarray]:
+    """The ensemble-mean reward of every step of each episode ([T] each), in eval mode."""
+    dev = next(model.parameters()).device
+    out = []
+    with eval_mode(model):
+        for e in episodes:
+            obs = {k: torch.as_tensor(e.obs[k][:-1], device=dev) for k in model.obs_keys}
+            out.append(model.reward(obs, torch.as_tensor(e.action, device=dev)).cpu().numpy())
+    return out
 
 
 def ensemble_probabilities(

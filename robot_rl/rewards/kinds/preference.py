@@ -17,7 +17,12 @@ from robot_rl.errors import UserError
 from robot_rl.networks.modes import eval_mode
 from robot_rl.rewards.metrics import step_agreement
 from robot_rl.rewards.pebble import PreferenceUpdater
-from robot_rl.rewards.preference import PreferenceConfig, PreferenceModel, train_preference
+from robot_rl.rewards.preference import (
+    PreferenceConfig,
+    PreferenceModel,
+    episode_rewards,
+    train_preference,
+)
 from robot_rl.rewards.query import choose_pairs
 from robot_rl.rewards.scorer import ModelScorer
 from robot_rl.rewards.segments import EpisodeCache, SegmentPairs, load_segments, sample_segments
@@ -134,13 +139,7 @@ def teacher_agreement(
     true = [teacher_reward(e) for e in eps]
     if not eps or any(t is None for t in true):
         return {}
-    dev = next(model.parameters()).device
-    learned = []
-    with torch.no_grad(), eval_mode(model):
-        for e in eps:
-            obs = {k: torch.as_tensor(e.obs[k][:-1], device=dev) for k in model.obs_keys}
-            learned.append(model.reward(obs, torch.as_tensor(e.action, device=dev)).cpu().numpy())
-    agree = step_agreement(learned, true)  # type: ignore[arg-type]
+    agree = step_agreement(episode_rewards(model, eps), true)  # type: ignore[arg-type]
     return {f"teacher/{k}": v for k, v in agree.items()}
 
 
