@@ -77,6 +77,7 @@ _NON_NEGATIVE = [
     "negatives",
     "classifier_every",
     "classifier_queries",
+    "online_queries",
     "query_budget",
     "cosine_steps",
     "shift_pad",

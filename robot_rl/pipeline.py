@@ -77,6 +77,10 @@ class PipelineConfig:
     # (classifier.min_positive_rate, the drawer's failure mode).
     classifier_every: int = 1_000
     classifier_queries: int = 25  # RAQ queries to the synthetic labeller over the run
+    # reward=preference: pairs asked *during* fine-tuning about the policy's own segments
+    # (PEBBLE), one round every classifier_every env steps, by query_method; 0 = the model
+    # stays frozen and every query is asked before (``queries``).
+    online_queries: int = 0
     # Networks of an agent fine-tuning trains from scratch (rlpd; the others keep pre-training's):
     # an update ~3x cheaper than at 256 units on this CPU (27 against 87 ms an env step) for
     # similar success per env step on zone, so 30k steps fit where 10k did.
@@ -348,7 +352,21 @@ def _finetune_config(plan: Plan) -> Any:
             # the default 25: 3000 env steps, an update every 1000).
             queries_per_update=-(-cfg.classifier_queries // max(1, updates)),
         ),
+        preference=_preference_updates(cfg, updates),
         progress=cfg.progress,
+    )  # fmt: skip
+
+
+def _preference_updates(cfg: PipelineConfig, rounds: int) -> Any:
+    """PEBBLE's online query rounds: ``online_queries`` spread over the run's ``rounds``; the
+    default (frozen) config without them."""
+    from robot_rl.rewards.updates import PreferenceUpdateConfig
+
+    if cfg.reward != "preference" or not cfg.online_queries or not rounds:
+        return PreferenceUpdateConfig()
+    return PreferenceUpdateConfig(
+        every=cfg.classifier_every, max_queries=cfg.online_queries, method=cfg.query_method,
+        queries_per_update=-(-cfg.online_queries // rounds),
     )  # fmt: skip
 
 

@@ -33,6 +33,7 @@ QUICK = [
     "warmup_steps=100",
     "eval_episodes=3",
     "eval_every=200",
+    "classifier_every=200",  # online reward-model rounds (VICE/RAQ, PEBBLE) run in quick too
 ]
 
 

@@ -157,7 +157,7 @@ def downstream(
     out: Path,
     task: str | None = None,
     extra: list[str] = (),
-    pref_arms: list[tuple[str, int]] | None = None,
+    pref_arms: list[tuple[str, int, int]] | None = None,
     on_row: Callable[[list[dict]], None] = lambda rows: None,
 ) -> dict:
     """`robot-rl pipeline reward=preference` (synthetic oracle labels on the pipeline's task,
@@ -168,20 +168,22 @@ def downstream(
     from bench_pipeline import run as run_pipeline
 
     base = ([*QUICK] if quick else []) + ([f"task={task}"] if task else []) + [*extra]
-    arms = [("env", None, None)]
-    pref_arms = pref_arms or [(m, n) for n in budgets for m in ("uniform", "disagreement")]
-    arms += [("preference", m, n) for m, n in pref_arms]
-    budgets = sorted({n for _, n in pref_arms})
+    arms: list[tuple[str, str | None, int, int]] = [("env", None, 0, 0)]
+    pref_arms = pref_arms or [(m, n, 0) for n in budgets for m in ("uniform", "disagreement")]
+    arms += [("preference", m, n, k) for m, n, k in pref_arms]
+    budgets = sorted({n + k for _, n, k in pref_arms})
     rows = []
     for seed in range(seeds):
-        for reward, method, n in arms:
+        for reward, method, n, online in arms:
             over = [*base, f"reward={reward}", f"seed={seed}"]
             if reward == "preference":
                 over += [f"queries={n}", f"query_method={method}"]
-            name = f"{reward}-{method or 'sim'}-{n or 0}-s{seed}"
+                over += [f"online_queries={online}"] if online else []
+            name = f"{reward}-{method or 'sim'}-{n}{f'+{online}' if online else ''}-s{seed}"
             r = run_pipeline(out / name, over, fresh=quick)  # a full run resumes
             rows.append({
-                "reward": reward, "method": method, "queries": n, "seed": seed,
+                "reward": reward, "method": method, "queries": n + online,
+                "online_queries": online, "seed": seed,
                 "task": r["task"], "success_pretrained": r["success_pretrained"],
                 "success_finetuned": r["success_finetuned"],
                 "minutes": r["seconds_all_stages"] / 60,
@@ -190,11 +192,11 @@ def downstream(
             on_row(rows)
     groups: dict[str, list[float]] = {}
     for r in rows:
-        key = "simulator" if r["reward"] == "env" else f"{r['method']} {r['queries']} queries"
+        key = "simulator" if r["reward"] == "env" else _arm_name(r)
         groups.setdefault(key, []).append(r["success_finetuned"])
-    print(f"\n{'reward':<28}{'seeds':>6}{'success':>9}  per seed")
+    print(f"\n{'reward':<34}{'seeds':>6}{'success':>9}  per seed")
     for key, v in groups.items():
-        print(f"{key:<28}{len(v):>6}{np.mean(v):>9.2f}  {' '.join(f'{x:.2f}' for x in v)}")
+        print(f"{key:<34}{len(v):>6}{np.mean(v):>9.2f}  {' '.join(f'{x:.2f}' for x in v)}")
     sim, top = float(np.mean(groups["simulator"])), max(budgets)
     targets = {
         f"{m}_{top}_within_10_points_of_simulator": bool(
@@ -203,9 +205,15 @@ def downstream(
         for m in ("uniform", "disagreement")
         if f"{m} {top} queries" in groups
     }
+    for m, n, k in pref_arms:  # online queries count in the budget
+        if k and n + k == top:
+            name = _arm_name({"method": m, "queries": n + k, "online_queries": k})
+            targets[f"{m}_{n}+{k}_online_within_10_points_of_simulator"] = bool(
+                abs(np.mean(groups[name]) - sim) <= 0.10
+            )
     uni = groups.get(f"uniform {top} queries")
-    for m, n in pref_arms:  # an active method at a smaller budget against uniform at the top
-        if m != "uniform" and n < top and uni:
+    for m, n, k in pref_arms:  # an active method at a smaller budget against uniform at the top
+        if m != "uniform" and n + k < top and uni and not k:
             targets[f"{m}_{n}_reaches_uniform_{top}"] = bool(
                 np.mean(groups[f"{m} {n} queries"]) >= np.mean(uni) - 1e-9
             )
@@ -222,6 +230,23 @@ def downstream(
         "mean_success": {k: float(np.mean(v)) for k, v in groups.items()},
         "targets": targets,
     }
+
+
+def _arm_name(row: dict) -> str:
+    online = row.get("online_queries") or 0
+    before = row["queries"] - online
+    return f"{row['method']} {before} queries" + (f" + {online} online" if online else "")
+
+
+def parse_arm(text: str) -> tuple[str, int, int]:
+    """ "uniform:700+300" -> ("uniform", 700, 300): method, queries asked before fine-tuning, and
+    queries asked during it about the policy's own segments (PEBBLE; default 0)."""
+    method, _, budget = text.partition(":")
+    before, _, online = budget.partition("+")
+    try:
+        return method, int(before), int(online or 0)
+    except ValueError:
+        raise SystemExit(f"--downstream-arms: {text!r} is not METHOD:QUERIES[+ONLINE]") from None
 
 
 def _row_key(r: dict) -> tuple:
@@ -376,7 +401,8 @@ def main() -> None:
     ap.add_argument(
         "--downstream-arms", default=None, metavar="METHOD:QUERIES,...",
         help="preference arms of the downstream part (default: uniform and disagreement at "
-        "every budget), e.g. uniform:1000,disagreement:300",
+        "every budget), e.g. uniform:1000,disagreement:300; uniform:700+300 asks 300 of the "
+        "1,000 during fine-tuning (pipeline online_queries=300)",
     )  # fmt: skip
     ap.add_argument(
         "--downstream-tag",
@@ -434,7 +460,7 @@ def main() -> None:
             work / key.removeprefix("downstream_") if key != "downstream" else work,
             task,
             args.downstream_set,
-            [(a.split(":")[0], int(a.split(":")[1])) for a in args.downstream_arms.split(",")]
+            [parse_arm(a) for a in args.downstream_arms.split(",")]
             if args.downstream_arms
             else None,
             # rows so far, kept apart from the last complete figures until this run completes
@@ -560,8 +586,9 @@ def _plot_downstream(ax, rows: list[dict]) -> None:
             float(np.mean(sim)), color="k", lw=1, label=f"simulator reward ({len(sim)} seeds)"
         )
     pref = [r for r in rows if r["reward"] == "preference"]
-    for j, method in enumerate(dict.fromkeys(r["method"] for r in pref)):
-        rs = [r for r in pref if r["method"] == method]
+    line = lambda r: r["method"] + (" + online" if r.get("online_queries") else "")  # noqa: E731
+    for j, method in enumerate(dict.fromkeys(map(line, pref))):
+        rs = [r for r in pref if line(r) == method]
         qs = sorted({r["queries"] for r in rs})
         means = [np.mean([r["success_finetuned"] for r in rs if r["queries"] == q]) for q in qs]
         ax.plot(qs, means, "o-", color=f"C{j}", label=method)

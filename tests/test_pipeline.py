@@ -219,3 +219,21 @@ def test_web_labelling_collects_display_frames_and_a_bad_size_is_refused_first(t
     with pytest.raises(UserError, match=r"display_size=48: .*larger than image_size=64"):
         run_pipeline(cfg)
     assert not (tmp_path / "run").exists()
+
+
+def test_online_preference_queries_are_spread_over_the_runs_query_rounds(tmp_path):
+    from robot_rl.pipeline import Plan, _finetune_config
+    from robot_rl.rewards.kinds import REWARD_KINDS
+
+    def config(**kw):
+        cfg = PipelineConfig(out=str(tmp_path), env_steps=15_000, classifier_every=1_000, **kw)
+        return _finetune_config(Plan(cfg, REWARD_KINDS[cfg.reward], tmp_path))
+
+    online = config(reward="preference", online_queries=300, query_method="uniform")
+    assert (online.preference.every, online.preference.max_queries) == (1_000, 300)
+    assert online.preference.queries_per_update == 20  # 15 rounds share the 300
+    assert online.preference.method == "uniform" and online.classifier.every == 0
+    # Without online queries the preference model stays frozen; the classifier's VICE
+    # updates are the classifier's alone.
+    assert config(reward="preference").preference.every == 0
+    assert config(reward="classifier", online_queries=300).preference.every == 0
