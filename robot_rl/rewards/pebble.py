@@ -40,7 +40,10 @@ class PreferenceUpdater:
         model_cfg: PreferenceConfig,
         cfg: PreferenceUpdateConfig,
         seed: int = 0,
+        pairs: SegmentPairs | None = None,
     ):
+        """``pairs``: the answered pairs the model learned from before; every retraining keeps
+        them beside the new answers (retraining on the new ones alone forgets them)."""
         cfg.validate()
         self.model, self.cfg, self.seed = model, cfg, seed
         self.model_cfg = dataclasses.replace(model_cfg, steps=cfg.steps)
@@ -48,7 +51,7 @@ class PreferenceUpdater:
         self.teacher = Teacher(teacher_config(cfg.teacher), seed)
         self.budget = QueryBudget(cfg.max_queries)
         self.rng = np.random.default_rng(seed)
-        self.pairs: SegmentPairs | None = None
+        self.pairs: SegmentPairs | None = pairs if pairs is not None and len(pairs) else None
         self.rounds = 0
 
     def add_episode(self, episode: Any) -> None:

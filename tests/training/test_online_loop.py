@@ -257,7 +257,9 @@ def test_pebble_queries_retrains_and_relabels_online(push_data, tmp_path):
     cols = read_csv(run / "train.csv")
     assert np.nanmax(cols["preference/queries"]) == 6  # 4, then the 2 left of the budget
     state = load_loop_state(run / "checkpoint")["reward"]
-    assert len(state["updater"]["pairs"]["preference"]) == 6 and state["updater"]["rounds"] == 2
+    # Retraining keeps the 12 pairs the model learned from offline beside the 6 new answers.
+    assert len(state["updater"]["pairs"]["preference"]) == 12 + 6
+    assert state["updater"]["rounds"] == 2
     after = state["updater"]["model"]
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the model learned
     from robot_rl.data import Dataset
@@ -266,6 +268,14 @@ def test_pebble_queries_retrains_and_relabels_online(push_data, tmp_path):
     assert "reward.dense" in eps.reward_keys and "reward.pref" in eps.reward_keys
     finetune(dataclasses.replace(cfg, env_steps=140))  # resume: budget already spent, no crash
     assert load_loop_state(run / "checkpoint")["reward"]["updater"]["used"] == 6
+    # Without the pairs it learned from, online retraining would forget them: refused.
+    labels = push_data / "labels" / "preferences.json"
+    labels.rename(labels.with_name("moved.json"))  # the module's dataset: put back below
+    try:
+        with pytest.raises(UserError, match=r"preferences.json: not found; preference.every"):
+            finetune(dataclasses.replace(cfg, out=str(tmp_path / "again")))
+    finally:
+        labels.with_name("moved.json").rename(labels)
 
 
 def test_pebble_needs_a_preference_model(tmp_path):

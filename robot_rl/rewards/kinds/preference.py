@@ -239,5 +239,14 @@ class PreferenceKind:
         update_cfg: PreferenceUpdateConfig,
         seed: int,
     ) -> PreferenceOnline:
+        root = Path(doc["provenance"]["dataset"])
+        if not (labels := LabelStore(root).root / PREFS_FILE).exists():
+            raise UserError(
+                f"{labels}: not found; preference.every > 0 keeps training the model "
+                "on the pairs it learned from (the dataset recorded in its config.json)"
+            )
+        pairs = preference_pairs(root, model_cfg)
         model.train()
-        return PreferenceOnline(PreferenceUpdater(model, model_cfg, update_cfg, seed=seed))
+        return PreferenceOnline(
+            PreferenceUpdater(model, model_cfg, update_cfg, seed=seed, pairs=pairs)
+        )
