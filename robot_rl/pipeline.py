@@ -48,6 +48,9 @@ class PipelineConfig:
     # between rounds (~3 min more here) and pays for it on zone: 0.73 fine-tuned success at 300
     # queries against 0.42 uniform (0.63 uniform at 1,000; 2 seeds, bench_preferences.py).
     query_method: str = "disagreement"
+    # The synthetic preference labeller (B-Pref names; goal = the oracle, and reaching the
+    # goal counts too). Used for the queries before and during fine-tuning.
+    teacher: str = "oracle"
     # Added to a preference reward (tanh, in [-1, 1]) in pre-training and fine-tuning. Preferences
     # fix a reward only up to a constant, and episodes end on success: a positive reward pays the
     # policy to keep an episode going (the survival bias of Kostrikov et al.'s DAC), so by default
@@ -179,6 +182,9 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
 
     check_display_size(_display_size(cfg), cfg.image_size)
     _method_settings(cfg)  # a bad finetune_method fails now, not after the first stages
+    from robot_rl.rewards.teachers import teacher_config
+
+    teacher_config(cfg.teacher)  # likewise a bad teacher (the error names the choices)
     from robot_rl.data.lock import dir_lock
 
     with dir_lock(Path(cfg.out), "pipeline run"):
@@ -294,6 +300,8 @@ def _label_settings(plan: Plan) -> dict[str, Any]:
         "queries": cfg.queries,
         "query_method": cfg.query_method,
         **({"steps": cfg.classifier_steps} if mode == "preferences" else {}),
+        # only when changed: runs labelled before this setting existed stay up to date
+        **({"teacher": cfg.teacher} if mode == "preferences" and cfg.teacher != "oracle" else {}),
     }
 
 
@@ -366,7 +374,7 @@ def _preference_updates(cfg: PipelineConfig, rounds: int) -> Any:
         return PreferenceUpdateConfig()
     return PreferenceUpdateConfig(
         every=cfg.classifier_every, max_queries=cfg.online_queries, method=cfg.query_method,
-        queries_per_update=-(-cfg.online_queries // rounds),
+        queries_per_update=-(-cfg.online_queries // rounds), teacher=cfg.teacher,
     )  # fmt: skip
 
 
@@ -496,6 +504,7 @@ def _label(cfg: PipelineConfig, data: Path, mode: str) -> Any:
             queries=cfg.queries,
             query_method=cfg.query_method,
             model_steps=cfg.classifier_steps,
+            teacher=cfg.teacher,
             seed=cfg.seed,
         )
     )

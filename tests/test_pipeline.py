@@ -221,6 +221,14 @@ def test_web_labelling_collects_display_frames_and_a_bad_size_is_refused_first(t
     assert not (tmp_path / "run").exists()
 
 
+def test_a_bad_teacher_is_refused_before_anything_runs(tmp_path):
+    from robot_rl.errors import UserError
+
+    with pytest.raises(UserError, match=r"unknown teacher 'lazy'; choose one of .*'goal'"):
+        run_pipeline(PipelineConfig(out=str(tmp_path / "run"), reward="preference", teacher="lazy"))
+    assert not (tmp_path / "run").exists()
+
+
 def test_online_preference_queries_are_spread_over_the_runs_query_rounds(tmp_path):
     from robot_rl.pipeline import Plan, _finetune_config
     from robot_rl.rewards.kinds import REWARD_KINDS
@@ -233,6 +241,7 @@ def test_online_preference_queries_are_spread_over_the_runs_query_rounds(tmp_pat
     assert (online.preference.every, online.preference.max_queries) == (1_000, 300)
     assert online.preference.queries_per_update == 20  # 15 rounds share the 300
     assert online.preference.method == "uniform" and online.classifier.every == 0
+    assert online.preference.teacher == "oracle"  # the pipeline's teacher, before and during
     # Without online queries the preference model stays frozen; the classifier's VICE
     # updates are the classifier's alone.
     assert config(reward="preference").preference.every == 0

@@ -28,7 +28,7 @@ class LabelConfig:
     negatives: int = 600  # and 3x as many others
     label_noise: float = 0.0  # probability a synthetic goal label is flipped
     queries: int = 200  # preference pairs labels/preferences.json should hold (web: the queue)
-    teacher: str = "oracle"  # oracle | noisy | mistake | skip | equal | myopic (B-Pref)
+    teacher: str = "oracle"  # oracle | noisy | mistake | skip | equal | myopic (B-Pref) | goal
     query_method: str = "uniform"  # uniform | disagreement | entropy
     model_steps: int = 500  # disagreement / entropy: ensemble training steps per query round
     seed: int = 0

@@ -33,7 +33,7 @@ class PreferenceUpdateConfig:
     queries_per_update: int = 20  # pairs asked per round
     max_queries: int = 200  # total budget over the run
     method: str = "disagreement"  # uniform | disagreement | entropy
-    teacher: str = "oracle"  # B-Pref teacher: oracle noisy mistake skip equal myopic
+    teacher: str = "oracle"  # B-Pref: oracle noisy mistake skip equal myopic; goal (+ success)
     steps: int = 200  # gradient steps of each retraining (continues from the current weights)
     window: int = 100  # recent online episodes that query segments are drawn from
 

@@ -83,6 +83,21 @@ def test_label_pairs_uses_dataset_rewards(tiny_state_dataset) -> None:
     assert [p.preference for p in pairs] == [1.0, 0.0]
 
 
+def test_goal_teacher_prefers_reaching_the_goal_over_a_little_more_progress() -> None:
+    from types import SimpleNamespace
+
+    # Episode 0 ends next to the goal (more progress per step), episode 1 reaches it.
+    eps = {
+        0: SimpleNamespace(r=np.full(4, -0.08), success=np.zeros(4, bool)),
+        1: SimpleNamespace(r=np.array([-0.2, -0.1, -0.05, -0.05]), success=np.arange(4) >= 2),
+    }
+    progress = lambda ep, seg: ep.r[seg.start : seg.start + seg.length]  # noqa: E731
+    pair = [(Segment(0, 0, 4), Segment(1, 0, 4))]
+    assert label_pairs(eps, pair, Teacher(teacher_config("oracle")), progress)[0].preference == 1
+    goal = Teacher(teacher_config("goal"))
+    assert label_pairs(eps, pair, goal, progress)[0].preference == 0.0
+
+
 def test_success_labeller_noise() -> None:
     s = np.array([True, False] * 2000)
     assert (SuccessLabeller(0.0).label(s) == s).all()
