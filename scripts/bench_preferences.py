@@ -159,6 +159,7 @@ def downstream(
     extra: list[str] = (),
     pref_arms: list[tuple[str, int, int]] | None = None,
     on_row: Callable[[list[dict]], None] = lambda rows: None,
+    first_seed: int = 0,
 ) -> dict:
     """`robot-rl pipeline reward=preference` (synthetic oracle labels on the pipeline's task,
     IQL pre-training then fine-tuning) at each query budget and selection method, against the
@@ -173,7 +174,7 @@ def downstream(
     arms += [("preference", m, n, k) for m, n, k in pref_arms]
     budgets = sorted({n + k for _, n, k in pref_arms})
     rows = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         for reward, method, n, online in arms:
             over = [*base, f"reward={reward}", f"seed={seed}"]
             if reward == "preference":
@@ -399,6 +400,10 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--downstream-seeds", type=int, default=None, help="default 3 (quick: 1)")
     ap.add_argument(
+        "--downstream-first-seed", type=int, default=0,
+        help="seeds first..first+N-1 (e.g. a third seed alone, under its own --downstream-tag)",
+    )  # fmt: skip
+    ap.add_argument(
         "--downstream-arms", default=None, metavar="METHOD:QUERIES,...",
         help="preference arms of the downstream part (default: uniform and disagreement at "
         "every budget), e.g. uniform:1000,disagreement:300; uniform:700+300 asks 300 of the "
@@ -465,6 +470,7 @@ def main() -> None:
             else None,
             # rows so far, kept apart from the last complete figures until this run completes
             lambda rows: update_results(out, args.quick, {f"{key}_in_progress": rows}),
+            args.downstream_first_seed,
         )
         done = {key: {**result, "machine": machine_info()}, f"{key}_in_progress": None}
         update_results(out, args.quick, done)
