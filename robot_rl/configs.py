@@ -116,6 +116,8 @@ FIELD_RULES: dict[str, tuple[Any, str]] = {
     "label_noise": _within(0, 1, False, False),
     "label_smoothing": _within(0, 1, False, True),
     "imported_augment": _within(0, 1, False, True),
+    "hard_negatives": _within(0, 1, False, False),
+    "min_positive_rate": _within(0, 1, False, False),
     "hidden_dims": (
         lambda v: len(v) > 0 and all(isinstance(h, int) and h >= 1 for h in v),
         "a non-empty list of layer widths >= 1, e.g. [256,256]",

@@ -80,6 +80,7 @@ class PipelineConfig:
     # (classifier.min_positive_rate, the drawer's failure mode).
     classifier_every: int = 1_000
     classifier_queries: int = 25  # RAQ queries to the synthetic labeller over the run
+    classifier_hard_negatives: float = 0.0  # share of negatives from RAQ-confirmed failures
     # reward=preference: pairs asked *during* fine-tuning about the policy's own segments
     # (PEBBLE), one round every classifier_every env steps, by query_method; 0 = the model
     # stays frozen and every query is asked before (``queries``).
@@ -359,6 +360,7 @@ def _finetune_config(plan: Plan) -> Any:
             # The budget spread over the run's classifier updates (one a time asked only 3 of
             # the default 25: 3000 env steps, an update every 1000).
             queries_per_update=-(-cfg.classifier_queries // max(1, updates)),
+            hard_negatives=cfg.classifier_hard_negatives,
         ),
         preference=_preference_updates(cfg, updates),
         progress=cfg.progress,

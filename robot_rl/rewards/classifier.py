@@ -237,6 +237,10 @@ class ClassifierUpdater:
             k: np.zeros((cfg.visited_capacity, *s.shape), np.dtype(s.dtype))
             for k, s in model.obs_spec.items()
         }
+        # Labeller-confirmed failures among the highest-scoring visited frames: the states the
+        # policy exploits. ``hard_share`` of each batch's negatives come from them (0 = none).
+        self.hard: ObsArrays | None = None
+        self.hard_share = 0.0
         self.n_visited = 0  # filled slots of the ring buffer
         self._next = 0  # next slot to overwrite (oldest first)
         self.queries_used = 0
@@ -266,6 +270,7 @@ class ClassifierUpdater:
             "next": self._next,
             "queries_used": self.queries_used,
             "rng": self.rng.bit_generator.state,
+            "hard": self.hard,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -279,6 +284,7 @@ class ClassifierUpdater:
         )
         self.queries_used = state["queries_used"]
         self.rng.bit_generator.state = state["rng"]
+        self.hard = state.get("hard")  # absent in checkpoints from before hard negatives
 
     def add_positives(self, obs_batch: ObsArrays) -> None:
         self.positives = concat(self.positives, {k: obs_batch[k] for k in self.positives})
@@ -287,20 +293,17 @@ class ClassifierUpdater:
         half = self.cfg.batch_size // 2
         n_pos, n_neg = num_frames(self.positives), num_frames(self.negatives)
         pi = self.rng.integers(0, n_pos, half)
-        ni = self.rng.integers(0, n_neg + self.n_visited, half)  # original + visited, uniformly
+        hard = self.hard
+        n_hard = round(half * self.hard_share) if hard is not None else 0
+        # the rest: original + visited, uniformly
+        ni = self.rng.integers(0, n_neg + self.n_visited, half - n_hard)
         from_data, from_visited = ni[ni < n_neg], ni[ni >= n_neg] - n_neg
         dev = self.model.threshold.device
+        parts = [(self.positives, pi), (self.negatives, from_data), (self.visited, from_visited)]
+        if hard is not None and n_hard:
+            parts.append((hard, self.rng.integers(0, num_frames(hard), n_hard)))
         obs = {
-            k: torch.as_tensor(
-                np.concatenate(
-                    [
-                        self.positives[k][pi],
-                        self.negatives[k][from_data],
-                        self.visited[k][from_visited],
-                    ]
-                ),
-                device=dev,
-            )
+            k: torch.as_tensor(np.concatenate([src[k][i] for src, i in parts]), device=dev)
             for k in self.positives
         }
         y = torch.cat([torch.ones(half), torch.zeros(half)]).to(dev)
@@ -343,6 +346,7 @@ class ClassifierUpdater:
         labeller: Callable[[ObsArrays], np.ndarray],
         max_queries: int = 1,
         hold_out_every: int = 0,
+        groups: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """RAQ: ask ``labeller`` about the highest-scoring candidates, within the query budget.
 
@@ -351,12 +355,14 @@ class ClassifierUpdater:
         also names the candidates asked (``asked_idx``), so the caller can keep them out of the
         visited negatives. With ``hold_out_every=n`` every n-th confirmed positive is returned
         (``held_out``) instead of trained on: a check that the classifier still knows success.
+        With ``groups`` (e.g. each frame's episode) the best frame of each group is asked first,
+        so the questions cover different states instead of neighbouring frames of one.
         """
         k = min(max_queries, self.cfg.query_budget - self.queries_used, num_frames(candidates))
         if k <= 0:
             return {"asked": 0, "positive": 0, "asked_idx": np.zeros(0, int), "held_out": None}
         probs = predict_proba(self.model, {k2: candidates[k2] for k2 in self.model.obs_keys})
-        top = np.argsort(-probs, kind="stable")[:k]
+        top = _best_first(probs, groups)[:k]
         labels = np.asarray(labeller(take(candidates, top))).astype(bool).reshape(-1)
         if labels.shape != (k,):
             raise ValueError(f"labeller returned {labels.shape} labels for {k} frames")
@@ -366,7 +372,9 @@ class ClassifierUpdater:
         if len(held) < len(pos):
             self.add_positives(take(chosen, np.setdiff1d(pos, held)))
         if (~labels).any():
-            self.negatives = concat(self.negatives, take(chosen, np.flatnonzero(~labels)))
+            failed = take(chosen, np.flatnonzero(~labels))
+            self.negatives = concat(self.negatives, failed)
+            self.hard = failed if self.hard is None else concat(self.hard, failed)
         self.queries_used += k
         return {
             "asked": k,
@@ -374,6 +382,17 @@ class ClassifierUpdater:
             "asked_idx": top,
             "held_out": take(chosen, held) if len(held) else None,
         }
+
+
+def _best_first(probs: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """Indices by falling score; with ``groups``, each group's best frame before any second."""
+    order = np.argsort(-probs, kind="stable")
+    if groups is None:
+        return order
+    _, first = np.unique(groups[order], return_index=True)
+    lead = np.zeros(len(order), bool)
+    lead[first] = True
+    return np.concatenate([order[lead], order[~lead]])
 
 
 def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

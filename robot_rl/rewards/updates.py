@@ -23,6 +23,11 @@ class ClassifierUpdateConfig:
     # successes) scored as success below this, and lower than before it, is undone and logged
     # (classifier/rolled_back): the classifier keeps success while it learns negatives. 0 = off.
     min_positive_rate: float = 0.9
+    # Share of each batch's negatives drawn from the RAQ-confirmed failures (the high-scoring
+    # states the policy reached that were not success: its exploits), which otherwise are a few
+    # among ~20k visited negatives; RAQ then asks about each episode's best frame first, so
+    # those failures are different states. 0 = uniform negatives.
+    hard_negatives: float = 0.0
 
 
 @dataclass

@@ -141,6 +141,32 @@ def test_raq_queries_top_scores_within_budget() -> None:
     assert up.query(cand, labeller, max_queries=5)["asked"] == 0
 
 
+def test_raq_with_groups_asks_each_groups_best_frame_first() -> None:
+    from robot_rl.rewards.classifier import _best_first
+
+    probs = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    episodes = np.array([1, 1, 1, 2, 3])
+    assert _best_first(probs, None).tolist() == [0, 1, 2, 3, 4]
+    assert _best_first(probs, episodes).tolist() == [0, 3, 4, 1, 2]
+
+
+def test_hard_negatives_are_the_confirmed_failures_and_fill_their_share() -> None:
+    cfg = ClassifierConfig(steps=0, query_budget=10, **{**SMALL, "batch_size": 16})
+    pos, neg = frames(4, True, 0), frames(40, False, 1)
+    up = ClassifierUpdater(GoalClassifier(obs_spec_of(pos), cfg), cfg, pos, neg)
+    cand = frames(6, False, 5)
+    cand["pixels"][:, 0, 0, 0] = 255  # tag: only the candidates carry it
+    cand["success"] = np.array([True, False, False, False, False, False])
+    up.query(cand, lambda f: f["success"], max_queries=6)
+    assert len(up.hard["pixels"]) == 5  # type: ignore[index]  # the failures, not the success
+    tagged = lambda obs: int((obs["pixels"][8:, 0, 0, 0] == 255).sum())  # noqa: E731
+    uniform = sum(tagged(up._batch()[0]) for _ in range(50))
+    up.hard_share = 0.5
+    hard = sum(tagged(up._batch()[0]) for _ in range(50))
+    # 4 of 8 negatives from the 5 failures each batch (200 in 50), against ~5/45 uniformly
+    assert hard >= 200 and uniform < hard / 3
+
+
 def test_bad_inputs_raise_user_errors() -> None:
     cfg = ClassifierConfig(steps=1, **SMALL)
     empty = {k: v[:0] for k, v in frames(1, True, 0).items()}

@@ -160,7 +160,9 @@ class ClassifierOnline:
 
     def __init__(self, updater: ClassifierUpdater, cfg: ClassifierUpdateConfig):
         self.updater, self.cfg = updater, cfg
+        updater.hard_share = cfg.hard_negatives
         self._candidates: list[dict[str, np.ndarray]] = []  # visited frames since last update
+        self._episodes = 0
         self.check = self._hold_out_labelled(updater)
 
     @staticmethod
@@ -176,7 +178,11 @@ class ClassifierOnline:
 
     def observe_episode(self, episode: Any) -> None:
         visited = {k: episode.obs[k][1:] for k in self.updater.model.obs_keys}
-        self._candidates.append({**visited, "success": np.asarray(episode.success, bool)})
+        success = np.asarray(episode.success, bool)
+        self._episodes += 1
+        self._candidates.append(
+            {**visited, "success": success, "episode": np.full(len(success), self._episodes)}
+        )
 
     def update(self) -> dict[str, Any] | None:
         metrics: dict[str, Any] = {}
@@ -188,6 +194,8 @@ class ClassifierOnline:
                 q = self.updater.query(
                     cands, lambda c: c["success"], self.cfg.queries_per_update,
                     hold_out_every=self.HOLD_OUT_EVERY,
+                    # hard negatives: the confirmed failures should be different exploits
+                    groups=cands["episode"] if self.cfg.hard_negatives > 0 else None,
                 )  # fmt: skip
                 asked = q["asked_idx"]
                 if q["held_out"] is not None:
