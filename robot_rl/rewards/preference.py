@@ -31,6 +31,9 @@ class PreferenceConfig:
     # the policy that acted (a random policy's jerky actions, an expert's smooth ones) instead of
     # learning progress: on push, step-level Spearman with the teacher 0.37 with actions against
     # 0.84 without (1,000 oracle queries; scripts/bench_preferences.py --parts recipes).
+    # Without the action the model scores the state each step *reaches*, r(s'): the teacher's
+    # reward of a step is what the step achieved, and the state a success ends in is then scored
+    # (r(s) of the state the step starts from never sees it). PEBBLE's r(s, a) scores (s, a).
     use_action: bool = False
     segment_length: int = 25  # B-Pref uses 50; 25 halves the cost per query here
     ensemble_size: int = 3
@@ -74,6 +77,7 @@ class PreferenceModel(nn.Module):
         self.obs_spec: ObsSpec = {k: obs_spec[k] for k in self.obs_keys}
         self.action_dim = action_dim
         self.use_action, self.output_tanh = cfg.use_action, cfg.output_tanh
+        self.scores_next = not cfg.use_action  # r(s'): see PreferenceConfig.use_action
         self.num_members = cfg.ensemble_size
         self.has_images = any(is_image_key(k) for k in self.obs_keys)
         act_dim = action_dim if cfg.use_action else 0
@@ -182,7 +186,8 @@ def episode_rewards(model: PreferenceModel, episodes: list[Any]) -> list[np.ndar
     out = []
     with eval_mode(model):
         for e in episodes:
-            obs = {k: torch.as_tensor(e.obs[k][:-1], device=dev) for k in model.obs_keys}
+            states = slice(1, None) if model.scores_next else slice(None, -1)
+            obs = {k: torch.as_tensor(e.obs[k][states], device=dev) for k in model.obs_keys}
             out.append(model.reward(obs, torch.as_tensor(e.action, device=dev)).cpu().numpy())
     return out
 
