@@ -46,6 +46,9 @@ class PreferenceConfig:
     augment: bool = True  # random shift on image keys
     channels: int = 32
     feature_dim: int = 50
+    # The reward is the ensemble mean minus this many member standard deviations: states the
+    # labels never covered (where the policy goes to exploit the model) score lower. 0 = mean.
+    uncertainty_penalty: float = 0.0
 
     def validate(self) -> None:
         if not self.obs_keys:
@@ -54,6 +57,8 @@ class PreferenceConfig:
             raise UserError(
                 "preference config: segment_length, ensemble_size, batch_size must be >= 1"
             )
+        if self.uncertainty_penalty < 0:
+            raise UserError("preference config: uncertainty_penalty must be >= 0")
         if self.lr <= 0 or self.steps < 0 or not 0.0 <= self.holdout_fraction < 1.0:
             raise UserError("preference config: need lr > 0, steps >= 0, holdout in [0, 1)")
 
@@ -79,6 +84,7 @@ class PreferenceModel(nn.Module):
         self.use_action, self.output_tanh = cfg.use_action, cfg.output_tanh
         self.scores_next = not cfg.use_action  # r(s'): see PreferenceConfig.use_action
         self.num_members = cfg.ensemble_size
+        self.uncertainty_penalty = cfg.uncertainty_penalty
         self.has_images = any(is_image_key(k) for k in self.obs_keys)
         act_dim = action_dim if cfg.use_action else 0
         if self.has_images:
@@ -126,8 +132,11 @@ class PreferenceModel(nn.Module):
         )
 
     def reward(self, obs: dict[str, torch.Tensor], action: torch.Tensor) -> torch.Tensor:
-        """Ensemble-mean reward [B]."""
-        return self.all_members(obs, action).mean(0)
+        """Ensemble-mean reward [B], minus ``uncertainty_penalty`` member standard deviations."""
+        r = self.all_members(obs, action)
+        if self.uncertainty_penalty == 0 or self.num_members < 2:
+            return r.mean(0)
+        return r.mean(0) - self.uncertainty_penalty * r.std(0)
 
     def segment_returns(
         self, seg: dict[str, torch.Tensor], action: torch.Tensor, mask: torch.Tensor

@@ -158,3 +158,20 @@ def test_a_state_model_scores_the_state_each_step_reaches() -> None:
             scored = REWARD_KINDS["preference"].scorer(model, "m").reward(obs, act, nxt).numpy()
         assert np.allclose(scored, direct)
         assert np.allclose(episode_rewards(model, [ep])[0], direct, atol=1e-6)
+
+
+def test_uncertainty_penalty_lowers_the_reward_where_members_disagree() -> None:
+    cfg = PreferenceConfig(hidden_dims=(8,), ensemble_size=3)
+    plain = PreferenceModel(SPEC, 2, cfg)
+    penalised = PreferenceModel(
+        SPEC, 2, PreferenceConfig(**{**cfg.__dict__, "uncertainty_penalty": 2.0})
+    )
+    penalised.load_state_dict(plain.state_dict())
+    obs, act = {"state": torch.randn(64, 4)}, torch.zeros(64, 2)
+    with torch.no_grad():
+        members = plain.all_members(obs, act)
+        expected = members.mean(0) - 2.0 * members.std(0)
+        assert torch.allclose(penalised.reward(obs, act), expected)
+        assert torch.allclose(plain.reward(obs, act), members.mean(0))
+    with pytest.raises(UserError, match="uncertainty_penalty"):
+        PreferenceConfig(uncertainty_penalty=-1.0).validate()
