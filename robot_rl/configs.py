@@ -100,6 +100,8 @@ _NON_NEGATIVE_FLOAT = [
     "mixup_alpha",
     "cql_alpha",
     "beta",
+    "uncertainty_penalty",
+    "preference_penalty",
 ]
 FIELD_RULES: dict[str, tuple[Any, str]] = {
     **{k: _at_least(1) for k in _POSITIVE},

@@ -51,6 +51,9 @@ class PipelineConfig:
     # The synthetic preference labeller (B-Pref names; goal = the oracle, and reaching the
     # goal counts too). Used for the queries before and during fine-tuning.
     teacher: str = "oracle"
+    # reward=preference: the reward is the ensemble mean minus this many standard deviations
+    # (PreferenceConfig.uncertainty_penalty).
+    preference_penalty: float = 0.0
     # Added to a preference reward (tanh, in [-1, 1]) in pre-training and fine-tuning. Preferences
     # fix a reward only up to a constant, and episodes end on success: a positive reward pays the
     # policy to keep an episode going (the survival bias of Kostrikov et al.'s DAC), so by default
@@ -423,7 +426,8 @@ STAGES: list[Stage] = [
     Stage("label", lambda p: ["collect"], _label_settings,
           lambda p, fresh: _label(p.cfg, p.data, p.kind.label_mode), when=_learned),
     Stage("train_reward", lambda p: ["label"],
-          lambda p: {"kind": p.cfg.reward, "steps": p.cfg.classifier_steps},
+          lambda p: {"kind": p.cfg.reward, "steps": p.cfg.classifier_steps,
+                     **_penalty(p.cfg)},
           lambda p, fresh: _train_reward(p.cfg, p.data, p.root / f"reward-{p.cfg.reward}"),
           when=_learned),
     Stage("relabel", lambda p: ["train_reward"], lambda p: {}, _relabel, when=_learned),
@@ -512,6 +516,13 @@ def _label(cfg: PipelineConfig, data: Path, mode: str) -> Any:
     )
 
 
+def _penalty(cfg: PipelineConfig) -> dict[str, float]:
+    """The preference model's uncertainty penalty when set (absent otherwise: runs trained
+    before it existed stay up to date)."""
+    on = cfg.reward == "preference" and cfg.preference_penalty
+    return {"uncertainty_penalty": cfg.preference_penalty} if on else {}
+
+
 def _train_reward(cfg: PipelineConfig, data: Path, out: Path) -> dict[str, float]:
     from robot_rl.data import Dataset
     from robot_rl.rewards.kinds import REWARD_KINDS
@@ -522,7 +533,9 @@ def _train_reward(cfg: PipelineConfig, data: Path, out: Path) -> dict[str, float
     # reward (the data is collected with pixels, so a classifier looks at them).
     kind = REWARD_KINDS[cfg.reward]
     spec = Dataset(data).meta.obs_spec
-    sub = kind.default_config(spec, steps=cfg.classifier_steps, **kind.sparse_fields)
+    sub = kind.default_config(
+        spec, steps=cfg.classifier_steps, **kind.sparse_fields, **_penalty(cfg)
+    )
     return train_reward(
         cfg.reward,
         data,

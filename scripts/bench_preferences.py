@@ -115,7 +115,9 @@ def evaluate(model, test: EpisodeCache, cfg: PreferenceConfig, n_pairs: int, see
     p = ensemble_probabilities(model, labelled).mean(0)
     keep = truth != 0.5
     segs = sample_segments(test, n_pairs, cfg.segment_length, rng)
-    s = load_segments(test, segs, model.obs_keys, cfg.segment_length, (DENSE_REWARD,))
+    s = load_segments(
+        test, segs, model.obs_keys, cfg.segment_length, (DENSE_REWARD,), model.scores_next
+    )
     learned_ret = member_segment_returns(model, s).mean(0)
     true_ret = (s.rewards[DENSE_REWARD] * s.mask).sum(1)
     eps = [test[i] for i in test.lengths]
@@ -135,9 +137,9 @@ def oracle_pairs(
     cache: EpisodeCache, pairs: list[tuple[Segment, Segment]], cfg: PreferenceConfig
 ) -> SegmentPairs:
     """Segment pairs (``cfg``'s observation keys) answered by the oracle over the dense reward."""
-    keys, length = tuple(cfg.obs_keys), cfg.segment_length
-    a = load_segments(cache, [p[0] for p in pairs], keys, length, (DENSE_REWARD,))
-    b = load_segments(cache, [p[1] for p in pairs], keys, length, (DENSE_REWARD,))
+    keys, length, nxt = tuple(cfg.obs_keys), cfg.segment_length, not cfg.use_action
+    a = load_segments(cache, [p[0] for p in pairs], keys, length, (DENSE_REWARD,), nxt)
+    b = load_segments(cache, [p[1] for p in pairs], keys, length, (DENSE_REWARD,), nxt)
     return SegmentPairs(a, b, oracle_answers(a, b))
 
 

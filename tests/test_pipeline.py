@@ -246,3 +246,13 @@ def test_online_preference_queries_are_spread_over_the_runs_query_rounds(tmp_pat
     # updates are the classifier's alone.
     assert config(reward="preference").preference.every == 0
     assert config(reward="classifier", online_queries=300).preference.every == 0
+
+
+def test_preference_penalty_reaches_the_preference_model_only():
+    from robot_rl.pipeline import _penalty
+
+    assert _penalty(PipelineConfig(reward="preference", preference_penalty=1.0)) == {
+        "uncertainty_penalty": 1.0
+    }
+    assert _penalty(PipelineConfig(reward="preference")) == {}  # digests of older runs hold
+    assert _penalty(PipelineConfig(reward="classifier", preference_penalty=1.0)) == {}

@@ -74,10 +74,10 @@ class PreferenceUpdater:
         ]
         metrics = {"preference/queries": float(self.budget.used)}
         if labelled:
-            keys = self.model.obs_keys
+            keys, nxt = self.model.obs_keys, self.model.scores_next
             new = SegmentPairs(
-                load_segments(self.memory, [p.a for p in labelled], keys, length),
-                load_segments(self.memory, [p.b for p in labelled], keys, length),
+                load_segments(self.memory, [p.a for p in labelled], keys, length, next_state=nxt),
+                load_segments(self.memory, [p.b for p in labelled], keys, length, next_state=nxt),
                 np.array([p.preference for p in labelled], np.float32),
             )
             self.pairs = concat_pairs(self.pairs, new)

@@ -31,6 +31,9 @@ class PreferenceConfig:
     # the policy that acted (a random policy's jerky actions, an expert's smooth ones) instead of
     # learning progress: on push, step-level Spearman with the teacher 0.37 with actions against
     # 0.84 without (1,000 oracle queries; scripts/bench_preferences.py --parts recipes).
+    # Without the action the model scores the state each step *reaches*, r(s'): the teacher's
+    # reward of a step is what the step achieved, and the state a success ends in is then scored
+    # (r(s) of the state the step starts from never sees it). PEBBLE's r(s, a) scores (s, a).
     use_action: bool = False
     segment_length: int = 25  # B-Pref uses 50; 25 halves the cost per query here
     ensemble_size: int = 3
@@ -43,6 +46,9 @@ class PreferenceConfig:
     augment: bool = True  # random shift on image keys
     channels: int = 32
     feature_dim: int = 50
+    # The reward is the ensemble mean minus this many member standard deviations: states the
+    # labels never covered (where the policy goes to exploit the model) score lower. 0 = mean.
+    uncertainty_penalty: float = 0.0
 
     def validate(self) -> None:
         if not self.obs_keys:
@@ -51,6 +57,8 @@ class PreferenceConfig:
             raise UserError(
                 "preference config: segment_length, ensemble_size, batch_size must be >= 1"
             )
+        if self.uncertainty_penalty < 0:
+            raise UserError("preference config: uncertainty_penalty must be >= 0")
         if self.lr <= 0 or self.steps < 0 or not 0.0 <= self.holdout_fraction < 1.0:
             raise UserError("preference config: need lr > 0, steps >= 0, holdout in [0, 1)")
 
@@ -74,7 +82,9 @@ class PreferenceModel(nn.Module):
         self.obs_spec: ObsSpec = {k: obs_spec[k] for k in self.obs_keys}
         self.action_dim = action_dim
         self.use_action, self.output_tanh = cfg.use_action, cfg.output_tanh
+        self.scores_next = not cfg.use_action  # r(s'): see PreferenceConfig.use_action
         self.num_members = cfg.ensemble_size
+        self.uncertainty_penalty = cfg.uncertainty_penalty
         self.has_images = any(is_image_key(k) for k in self.obs_keys)
         act_dim = action_dim if cfg.use_action else 0
         if self.has_images:
@@ -122,8 +132,11 @@ class PreferenceModel(nn.Module):
         )
 
     def reward(self, obs: dict[str, torch.Tensor], action: torch.Tensor) -> torch.Tensor:
-        """Ensemble-mean reward [B]."""
-        return self.all_members(obs, action).mean(0)
+        """Ensemble-mean reward [B], minus ``uncertainty_penalty`` member standard deviations."""
+        r = self.all_members(obs, action)
+        if self.uncertainty_penalty == 0 or self.num_members < 2:
+            return r.mean(0)
+        return r.mean(0) - self.uncertainty_penalty * r.std(0)
 
     def segment_returns(
         self, seg: dict[str, torch.Tensor], action: torch.Tensor, mask: torch.Tensor
@@ -182,7 +195,8 @@ def episode_rewards(model: PreferenceModel, episodes: list[Any]) -> list[np.ndar
     out = []
     with eval_mode(model):
         for e in episodes:
-            obs = {k: torch.as_tensor(e.obs[k][:-1], device=dev) for k in model.obs_keys}
+            states = slice(1, None) if model.scores_next else slice(None, -1)
+            obs = {k: torch.as_tensor(e.obs[k][states], device=dev) for k in model.obs_keys}
             out.append(model.reward(obs, torch.as_tensor(e.action, device=dev)).cpu().numpy())
     return out
 

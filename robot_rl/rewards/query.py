@@ -128,7 +128,8 @@ def _most_informative(
     cand = distinct_pairs(cache, n_queries * candidates_per_query, segment_length, rng, exclude)
     if not cand:
         return []
-    a = load_segments(cache, [p[0] for p in cand], model.obs_keys, segment_length)
-    b = load_segments(cache, [p[1] for p in cand], model.obs_keys, segment_length)
+    keys, nxt = model.obs_keys, model.scores_next
+    a = load_segments(cache, [p[0] for p in cand], keys, segment_length, next_state=nxt)
+    b = load_segments(cache, [p[1] for p in cand], keys, segment_length, next_state=nxt)
     probs = ensemble_probabilities(model, SegmentPairs(a, b, np.zeros(len(cand), np.float32)))
     return [cand[i] for i in select_queries(method, n_queries, rng, probs)]

@@ -192,8 +192,10 @@ def load_segments(
     obs_keys: tuple[str, ...],
     length: int,
     reward_keys: tuple[str, ...] = (),
+    next_state: bool = False,
 ) -> Segments:
-    """Gather segments into padded arrays [N, L, ...]; UserError naming a bad segment."""
+    """Gather segments into padded arrays [N, L, ...]; UserError naming a bad segment. With
+    ``next_state`` each step's observation is the one the step reached (obs[t + 1])."""
     spec = cache.obs_spec
     missing = [k for k in obs_keys if k not in spec]
     if missing:
@@ -210,7 +212,7 @@ def load_segments(
             raise UserError(f"segment {seg} does not fit episode {seg.episode} ({ep.length} steps)")
         m = end - seg.start
         for k in obs_keys:
-            obs[k][i, :m] = ep.obs[k][seg.start : end]
+            obs[k][i, :m] = ep.obs[k][seg.start + next_state : end + next_state]
         action[i, :m] = ep.action[seg.start : end]
         mask[i, :m] = 1.0
         for k in reward_keys:

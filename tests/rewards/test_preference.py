@@ -116,3 +116,62 @@ def test_bad_inputs() -> None:
     empty = make_pairs(1, 2, 0).take(np.array([], dtype=int))
     with pytest.raises(UserError, match="no answered"):
         train_preference(PreferenceConfig(), empty, SPEC, 2)
+
+
+class _OneEpisode:
+    """An episode source of one episode (what load_segments reads)."""
+
+    obs_spec, action_dim, name = SPEC, 2, "toy"
+
+    def __init__(self, episode):
+        self.episode = episode
+
+    def __getitem__(self, i):
+        return self.episode
+
+
+def test_a_state_model_scores_the_state_each_step_reaches() -> None:
+    """r(s') for r(s) models, everywhere a step is scored: segments, whole episodes and the
+    scorer the online loop and relabelling call; PEBBLE's r(s, a) keeps (s, a)."""
+    from types import SimpleNamespace
+
+    from robot_rl.data.labels import Segment
+    from robot_rl.rewards.kinds import REWARD_KINDS
+    from robot_rl.rewards.preference import episode_rewards
+    from robot_rl.rewards.segments import load_segments
+
+    rng = np.random.default_rng(0)
+    states = np.arange(6, dtype=np.float32)[:, None].repeat(4, 1)  # obs[t] = t, T = 5 steps
+    ep = SimpleNamespace(obs={"state": states}, action=rng.normal(size=(5, 2)), length=5)
+    ep.action = ep.action.astype(np.float32)
+    seg, src = [Segment(0, 3, 2)], _OneEpisode(ep)
+    assert load_segments(src, seg, ("state",), 2).obs["state"][0, :, 0].tolist() == [3, 4]
+    reached = load_segments(src, seg, ("state",), 2, next_state=True).obs["state"][0, :, 0]
+    assert reached.tolist() == [4, 5]  # the final state (a success's) is scored
+    obs, nxt = {"state": torch.as_tensor(states[:-1])}, {"state": torch.as_tensor(states[1:])}
+    act = torch.as_tensor(ep.action)
+    for use_action in (False, True):
+        model = PreferenceModel(SPEC, 2, PreferenceConfig(use_action=use_action, hidden_dims=(8,)))
+        assert model.scores_next == (not use_action)
+        with torch.no_grad():
+            direct = model.reward(nxt if model.scores_next else obs, act).numpy()
+            scored = REWARD_KINDS["preference"].scorer(model, "m").reward(obs, act, nxt).numpy()
+        assert np.allclose(scored, direct)
+        assert np.allclose(episode_rewards(model, [ep])[0], direct, atol=1e-6)
+
+
+def test_uncertainty_penalty_lowers_the_reward_where_members_disagree() -> None:
+    cfg = PreferenceConfig(hidden_dims=(8,), ensemble_size=3)
+    plain = PreferenceModel(SPEC, 2, cfg)
+    penalised = PreferenceModel(
+        SPEC, 2, PreferenceConfig(**{**cfg.__dict__, "uncertainty_penalty": 2.0})
+    )
+    penalised.load_state_dict(plain.state_dict())
+    obs, act = {"state": torch.randn(64, 4)}, torch.zeros(64, 2)
+    with torch.no_grad():
+        members = plain.all_members(obs, act)
+        expected = members.mean(0) - 2.0 * members.std(0)
+        assert torch.allclose(penalised.reward(obs, act), expected)
+        assert torch.allclose(plain.reward(obs, act), members.mean(0))
+    with pytest.raises(UserError, match="uncertainty_penalty"):
+        PreferenceConfig(uncertainty_penalty=-1.0).validate()

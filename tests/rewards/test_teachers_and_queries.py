@@ -144,6 +144,7 @@ class _FakeModel:
 
     obs_keys = ("state",)
     num_members = 3
+    scores_next = False  # the test reads the states segments start from
 
 
 def test_choose_pairs_picks_max_disagreement(tiny_state_dataset, monkeypatch) -> None:

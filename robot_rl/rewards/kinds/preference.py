@@ -46,8 +46,9 @@ def preference_pairs(
     cache = cache or EpisodeCache(dataset_root)
     answered = [p for p in LabelStore(cache.dataset.root).preferences() if p.preference is not None]
     keys = tuple(cfg.obs_keys)
-    a = load_segments(cache, [p.a for p in answered], keys, cfg.segment_length)
-    b = load_segments(cache, [p.b for p in answered], keys, cfg.segment_length)
+    nxt, length = not cfg.use_action, cfg.segment_length  # r(s') scores the states reached
+    a = load_segments(cache, [p.a for p in answered], keys, length, next_state=nxt)
+    b = load_segments(cache, [p.b for p in answered], keys, length, next_state=nxt)
     return SegmentPairs(a, b, np.array([p.preference for p in answered], np.float32))
 
 
@@ -153,7 +154,8 @@ class PreferenceReward(ModelScorer):
     def reward(
         self, obs: dict[str, torch.Tensor], action: torch.Tensor, next_obs: dict[str, torch.Tensor]
     ) -> torch.Tensor:
-        return self.model.reward(obs, action.float()).float()
+        states = next_obs if self.model.scores_next else obs
+        return self.model.reward(states, action.float()).float()
 
     @torch.no_grad()
     def reward_and_done(
