@@ -137,7 +137,7 @@ def oracle_pairs(
     cache: EpisodeCache, pairs: list[tuple[Segment, Segment]], cfg: PreferenceConfig
 ) -> SegmentPairs:
     """Segment pairs (``cfg``'s observation keys) answered by the oracle over the dense reward."""
-    keys, length, nxt = tuple(cfg.obs_keys), cfg.segment_length, not cfg.use_action
+    keys, length, nxt = tuple(cfg.obs_keys), cfg.segment_length, cfg.scores_next
     a = load_segments(cache, [p[0] for p in pairs], keys, length, (DENSE_REWARD,), nxt)
     b = load_segments(cache, [p[1] for p in pairs], keys, length, (DENSE_REWARD,), nxt)
     return SegmentPairs(a, b, oracle_answers(a, b))

@@ -50,6 +50,11 @@ class PreferenceConfig:
     # labels never covered (where the policy goes to exploit the model) score lower. 0 = mean.
     uncertainty_penalty: float = 0.0
 
+    @property
+    def scores_next(self) -> bool:
+        """Whether a step is scored by the state it reaches, r(s'): see ``use_action``."""
+        return not self.use_action
+
     def validate(self) -> None:
         if not self.obs_keys:
             raise UserError("preference config: field 'obs_keys' is empty")
@@ -82,7 +87,7 @@ class PreferenceModel(nn.Module):
         self.obs_spec: ObsSpec = {k: obs_spec[k] for k in self.obs_keys}
         self.action_dim = action_dim
         self.use_action, self.output_tanh = cfg.use_action, cfg.output_tanh
-        self.scores_next = not cfg.use_action  # r(s'): see PreferenceConfig.use_action
+        self.scores_next = cfg.scores_next
         self.num_members = cfg.ensemble_size
         self.uncertainty_penalty = cfg.uncertainty_penalty
         self.has_images = any(is_image_key(k) for k in self.obs_keys)

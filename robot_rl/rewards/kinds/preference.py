@@ -46,7 +46,7 @@ def preference_pairs(
     cache = cache or EpisodeCache(dataset_root)
     answered = [p for p in LabelStore(cache.dataset.root).preferences() if p.preference is not None]
     keys = tuple(cfg.obs_keys)
-    nxt, length = not cfg.use_action, cfg.segment_length  # r(s') scores the states reached
+    nxt, length = cfg.scores_next, cfg.segment_length
     a = load_segments(cache, [p.a for p in answered], keys, length, next_state=nxt)
     b = load_segments(cache, [p.b for p in answered], keys, length, next_state=nxt)
     return SegmentPairs(a, b, np.array([p.preference for p in answered], np.float32))
